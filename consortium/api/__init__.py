@@ -1,0 +1,39 @@
+"""The node's HTTP API: a Flask application factory over the domain layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from consortium import __version__
+from consortium.api import attestations, ledger, node_info
+from consortium.api.context import BEARER
+from consortium.api.problems import ProblemApi
+from consortium.node import Node
+
+
+def create_app(node: Node | Path | str, **settings: Any) -> Flask:
+    """Build the app for an open `Node` or the data directory of one."""
+    if not isinstance(node, Node):
+        node = Node.open(Path(node))
+    app = Flask("consortium")
+    app.config.update(
+        API_TITLE="consortium node",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=1 << 20,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(settings)
+    app.extensions["consortium.node"] = node
+    api = ProblemApi(app)
+    api.spec.components.security_scheme(
+        BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
+    )
+    for module in (node_info, ledger, attestations):
+        api.register_blueprint(module.blp)
+    return app

@@ -1,0 +1,410 @@
+"""The ``consortium`` command: a thin layer over the node and domain modules.
+
+Every failure ends with a one-line reason on standard error and a non-zero exit status;
+nothing is written by a command that fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from marshmallow import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from consortium import __version__
+from consortium.attestations import record_attestation
+from consortium.auth.tokens import TokenError, create_token, list_tokens, revoke_token
+from consortium.crypto.keys import b64encode
+from consortium.ledger.audit import AuditReport
+from consortium.ledger.bundle import BundleError, export_bundle, verify_bundle
+from consortium.node import Node, NodeConfigError, init_node
+
+err = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+DATA_DIR_HELP = "The node's data directory (or set CONSORTIUM_DATA_DIR)."
+
+
+class Context:
+    def __init__(self, data_dir: Path, explicit: bool) -> None:
+        self.data_dir = data_dir
+        self.explicit = explicit
+
+    def open(self, *, migrate: bool = False) -> Node:
+        try:
+            return Node.open(self.data_dir, migrate=migrate)
+        except NodeConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="consortium-data",
+    show_default=True,
+    envvar="CONSORTIUM_DATA_DIR",
+    help=DATA_DIR_HELP,
+)
+@click.version_option(__version__, prog_name="consortium")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path) -> None:
+    """Run and audit a consortium node: a signed, verifiable ledger of data-sharing events."""
+    source = ctx.get_parameter_source("data_dir")
+    ctx.obj = Context(data_dir, source is not click.core.ParameterSource.DEFAULT)
+
+
+def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context)
+        ctx.find_object(Context).data_dir = value  # type: ignore[union-attr]
+        ctx.find_object(Context).explicit = True  # type: ignore[union-attr]
+
+
+def data_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept ``--data-dir`` after the subcommand too: ``consortium init --data-dir DIR``."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=_set_data_dir,
+        help=DATA_DIR_HELP,
+    )(fn)
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error; silent when it is not a terminal."""
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# --- node lifecycle ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--name", required=True, help="The institution's name, e.g. \"St Mary's Hospital\".")
+@click.option(
+    "--origin",
+    help="The log's origin, a URL-like name without scheme "
+    "(default: consortium.example/<name>). Fixed for the node's life.",
+)
+@click.option(
+    "--database-url",
+    help="postgresql+psycopg://… for PostgreSQL (default: SQLite in the data directory).",
+)
+@data_dir_option
+@pass_ctx
+def init(ctx: Context, name: str, origin: str | None, database_url: str | None) -> None:
+    """Create a node: key, configuration, database and the first ledger entry."""
+    data_dir = ctx.data_dir
+    try:
+        node = init_node(data_dir, name, origin=origin, database_url=database_url)
+    except NodeConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out.print(f"Created node [bold]{escape(node.name)}[/] in {escape(str(data_dir))}")
+    out.print(f"  origin      {node.origin}")
+    out.print(f"  public key  {b64encode(node.public_key)}")
+    out.print(f"  vkey        {node.vkey}")
+    out.print(f"  key file    {node.config.key_path} (mode 600: back it up, keep it secret)")
+    node.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@data_dir_option
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, workers: int) -> None:
+    """Serve the node's API (gunicorn) and run its scheduled jobs."""
+    from consortium.server import serve as run
+
+    ctx.open().close()  # fail here, with a clear message, rather than in every worker
+    err.print(f"Serving {ctx.data_dir} on http://{host}:{port}/api/v1/node")
+    run(ctx.data_dir, host, port, workers)
+
+
+@main.command()
+@data_dir_option
+@pass_ctx
+def checkpoint(ctx: Context) -> None:
+    """Sign a checkpoint for the ledger as it is now (if it grew since the last one)."""
+    node = ctx.open()
+    note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
+    click.echo(note, nl=False)
+    node.close()
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@data_dir_option
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Apply pending schema migrations."""
+    node = ctx.open(migrate=True)
+    out.print("Database schema is up to date.")
+    node.close()
+
+
+# --- attestations and tokens --------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--statement", required=True, help="What the institution attests.")
+@click.option("--subject", help="What it is about, e.g. contract:C-4.")
+@click.option("--actor", default="operator", show_default=True, help="Who is acting.")
+@data_dir_option
+@pass_ctx
+def attest(ctx: Context, statement: str, subject: str | None, actor: str) -> None:
+    """Record a signed attestation on the ledger."""
+    node = ctx.open()
+    payload: dict[str, Any] = {"statement": statement}
+    if subject is not None:
+        payload["subject"] = subject
+    try:
+        done = record_attestation(node.ledger, actor, payload)
+    except ValidationError as exc:
+        raise click.ClickException(_field_errors(exc.messages)) from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    node.ledger.checkpoint()
+    out.print(f"Recorded attestation as entry {done.index}.")
+    node.close()
+
+
+def _field_errors(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in messages.items())
+    return str(messages)
+
+
+@main.group()
+def token() -> None:
+    """API tokens (shown once, stored hashed)."""
+
+
+@token.command("create")
+@click.option("--actor", required=True, help="Who the token acts for, e.g. alice@st-marys.")
+@click.option(
+    "--days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Days until it expires.",
+)
+@data_dir_option
+@pass_ctx
+def token_create(ctx: Context, actor: str, days: int) -> None:
+    """Create a token and print it (the only time it is shown)."""
+    node = ctx.open()
+    try:
+        secret, info = create_token(node.engine, actor, timedelta(days=days))
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    err.print(
+        f"Token {info.token_id} for {actor}, expires {info.expires_at:%Y-%m-%d}. "
+        "Store it now: it cannot be shown again."
+    )
+    click.echo(secret)
+    node.close()
+
+
+@token.command("list")
+@data_dir_option
+@pass_ctx
+def token_list(ctx: Context) -> None:
+    """List tokens (never their secrets)."""
+    node = ctx.open()
+    for t in list_tokens(node.engine):
+        state = "revoked" if t.revoked_at else ("active" if t.active else "expired")
+        click.echo(f"{t.token_id}  {t.actor}  {state}  expires {t.expires_at:%Y-%m-%d}")
+    node.close()
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@data_dir_option
+@pass_ctx
+def token_revoke(ctx: Context, token_id: str) -> None:
+    """Revoke a token by its id."""
+    node = ctx.open()
+    try:
+        revoke_token(node.engine, token_id)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out.print(f"Revoked token {token_id}.")
+    node.close()
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+def _workers_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 256),
+        default=os.cpu_count() or 1,
+        show_default="all cores",
+        help="Processes that check signatures.",
+    )(fn)
+
+
+def _quick_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--quick",
+        is_flag=True,
+        help="Integrity only (hashes, chain, Merkle roots, checkpoints); skip signatures.",
+    )(fn)
+
+
+def _report(report: AuditReport, what: str) -> None:
+    if report.ok:
+        checks = "hashes, chain, Merkle roots, checkpoints"
+        if report.signatures_checked:
+            checks += ", signatures"
+        if report.stored_nodes_checked:
+            checks += ", stored tree"
+        out.print(f"[green]OK[/] {escape(what)}: {report.size} entries intact ({checks}).")
+        out.print(
+            f"  root {b64encode(report.root)}; {report.checkpoints_checked} checkpoints, "
+            f"latest at {report.latest_checkpoint}"
+        )
+        if report.unchecked_tail:
+            tail = report.unchecked_tail
+            out.print(
+                f"  The {tail} newest {'entry is' if tail == 1 else 'entries are'} not yet "
+                "under a checkpoint."
+            )
+        return
+    first = report.first
+    assert first is not None
+    for problem in report.problems[:20]:
+        err.print(f"  {problem}", markup=False)
+    if len(report.problems) > 20:
+        err.print(f"  … and {len(report.problems) - 20} more problems")
+    raise click.ClickException(f"{what} is NOT intact; first problem: {first}")
+
+
+@main.command()
+@_quick_option
+@_workers_option
+@data_dir_option
+@pass_ctx
+def verify(ctx: Context, quick: bool, workers: int) -> None:
+    """Verify the node's ledger: chain, signatures, Merkle root and every checkpoint."""
+    node = ctx.open()
+    with progress_bar("verifying", node.ledger.size()) as advance:
+        report = node.audit(signatures=not quick, workers=workers, progress=advance)
+    node.close()
+    _report(report, "ledger")
+
+
+@main.group()
+def ledger() -> None:
+    """Export and verify ledger bundles."""
+
+
+@ledger.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@pass_ctx
+def ledger_export(ctx: Context, file: Path) -> None:
+    """Write a self-contained bundle (entries, checkpoints, key) to FILE; .gz compresses."""
+    node = ctx.open()
+    with progress_bar("exporting", node.ledger.size()) as advance:
+        try:
+            size = export_bundle(node.ledger, node.name, node.public_key, file, advance)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {file}: {exc.strerror}") from exc
+    node.close()
+    out.print(f"Exported {size} entries to {file}.")
+
+
+@ledger.command("verify-bundle")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--vkey", help="The verifier key you trust for this node (else: the bundle's own).")
+@_quick_option
+@_workers_option
+def ledger_verify_bundle(file: Path, vkey: str | None, quick: bool, workers: int) -> None:
+    """Verify a bundle offline, with no database."""
+    try:
+        with progress_bar("verifying", None) as advance:
+            bundle, report = verify_bundle(
+                file, trusted_vkey=vkey, signatures=not quick, workers=workers, progress=advance
+            )
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if vkey is None:
+        err.print(
+            f"Note: trusting the key in the bundle ({bundle.header.get('vkey')}); "
+            "pass --vkey to pin the one you know."
+        )
+    _report(report, f"bundle of {bundle.header.get('name')!r}")
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@data_dir_option
+@pass_ctx
+def demo(ctx: Context, port: int) -> None:
+    """Create (once) and serve a demonstration node with a few entries."""
+    data_dir = ctx.data_dir if ctx.explicit else Path("demo-data")
+    if not (data_dir / "node.toml").exists():
+        try:
+            node = init_node(
+                data_dir, "Demo University Hospital", origin="demo.consortium.example/uh"
+            )
+        except NodeConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        record_attestation(
+            node.ledger,
+            "steward",
+            {
+                "statement": "Dataset fingerprints in this ledger were computed locally; "
+                "no data left the hospital.",
+                "subject": "node:demo",
+            },
+        )
+        node.ledger.checkpoint()
+        secret, _ = create_token(node.engine, "demo-steward", timedelta(days=30))
+        fd = os.open(data_dir / "demo-token.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+        node.close()
+    token_file = data_dir / "demo-token.txt"
+    base = f"http://127.0.0.1:{port}/api/v1"
+    out.print(f"Demo node in {data_dir}. Try:")
+    out.print(f"  curl {base}/node")
+    out.print(f"  curl {base}/ledger/checkpoint")
+    out.print(f"  curl '{base}/ledger/entries?start=0'")
+    out.print(
+        f'  curl -H "Authorization: Bearer $(cat {token_file})" '
+        "-H 'Content-Type: application/json' "
+        f'-d \'{{"statement": "copy deleted"}}\' {base}/attestations'
+    )
+    out.print(f"  consortium --data-dir {data_dir} verify")
+    from consortium.server import serve as run
+
+    run(data_dir, "127.0.0.1", port, workers=2)

@@ -1,0 +1,1 @@
+"""Database access: engines for SQLite and PostgreSQL, and the Alembic migrations."""

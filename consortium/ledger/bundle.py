@@ -1,0 +1,193 @@
+"""Self-contained ledger bundles: export a node's ledger and verify it with no database.
+
+A bundle is JSON Lines (gzip-compressed when the file name ends in ``.gz``):
+
+1. a header ``{"format": "consortium-ledger-bundle", "version": 1, "name", "origin",
+   "public_key", "vkey", "size", "exported_at"}``;
+2. ``{"checkpoints": [signed note, …]}`` in size order;
+3. one line per entry, the entry's exact stored bytes, in index order.
+
+The header's key is only a claim: `verify_bundle` checks it against the node's genesis entry
+and, when the auditor supplies the vkey they trust (``--vkey``), against that.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from consortium.crypto.keys import b64decode, b64encode
+from consortium.crypto.note import NoteError, Verifier, vkey
+from consortium.ledger.audit import (
+    AuditReport,
+    Problem,
+    Progress,
+    audit,
+    row_batches,
+    sorted_problems,
+)
+from consortium.ledger.entry import EntryError, parse_entry
+from consortium.ledger.log import Ledger, iter_entries, log_size
+
+FORMAT = "consortium-ledger-bundle"
+VERSION = 1
+
+
+class BundleError(ValueError):
+    """The file is not a readable ledger bundle."""
+
+
+def _open(path: Path, mode: str, compressed: bool | None = None) -> IO[bytes]:
+    if path.suffix == ".gz" if compressed is None else compressed:
+        return gzip.open(path, mode + "b")  # type: ignore[return-value]
+    return open(path, mode + "b")
+
+
+def export_bundle(
+    ledger: Ledger, name: str, public_key: bytes, path: Path, progress: Progress | None = None
+) -> int:
+    """Write the ledger to ``path`` (atomically: a partial file is never left behind)."""
+    with ledger.engine.connect() as conn:
+        size = log_size(conn)
+    checkpoints = [c for c in ledger.checkpoints() if _size_of(c) <= size]
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "origin": ledger.origin,
+        "public_key": b64encode(public_key),
+        "vkey": vkey(ledger.origin, public_key),
+        "size": size,
+        "exported_at": datetime.now(UTC).isoformat(),
+    }
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with _open(tmp, "w", compressed=path.suffix == ".gz") as out:
+            out.write(orjson.dumps(header) + b"\n")
+            out.write(orjson.dumps({"checkpoints": checkpoints}) + b"\n")
+            written = 0
+            for _, data in iter_entries(ledger.engine, end=size):
+                out.write(bytes(data) + b"\n")
+                written += 1
+                if progress is not None and written % 10_000 == 0:
+                    progress(10_000)
+            if progress is not None:
+                progress(written % 10_000)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return size
+
+
+def _size_of(note: str) -> int:
+    return int(note.split("\n", 2)[1])
+
+
+@dataclass
+class Bundle:
+    header: dict[str, Any]
+    checkpoints: list[str]
+    public_key: bytes
+    origin: str
+
+
+def _read_header(fh: IO[bytes]) -> Bundle:
+    try:
+        header = orjson.loads(fh.readline())
+        cps = orjson.loads(fh.readline())
+    except (orjson.JSONDecodeError, OSError, EOFError) as exc:
+        raise BundleError(f"not a ledger bundle: {exc}") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise BundleError("not a ledger bundle (missing format header)")
+    if header.get("version") != VERSION:
+        raise BundleError(f"unsupported bundle version {header.get('version')!r}")
+    try:
+        key = b64decode(header["public_key"], 32)
+        origin = str(header["origin"])
+        checkpoints = list(cps["checkpoints"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"bundle header is incomplete: {exc}") from exc
+    return Bundle(header, checkpoints, key, origin)
+
+
+def _rows(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Entries with the index each claims, so a removed line shows up as a gap."""
+    expected = 0
+    for line in lines:
+        data = line.rstrip(b"\n")
+        try:
+            claimed = orjson.loads(data).get("index")
+        except (orjson.JSONDecodeError, AttributeError):
+            claimed = None
+        index = claimed if isinstance(claimed, int) and claimed > expected else expected
+        yield index, data
+        expected = index + 1
+
+
+def verify_bundle(
+    path: Path,
+    *,
+    trusted_vkey: str | None = None,
+    signatures: bool = True,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[Bundle, AuditReport]:
+    """Audit a bundle file offline; the key is pinned by ``trusted_vkey`` when given."""
+    try:
+        fh = _open(path, "r")
+    except OSError as exc:
+        raise BundleError(f"cannot open {path}: {exc.strerror}") from exc
+    with fh:
+        bundle = _read_header(fh)
+        pinned: list[Problem] = []
+        if trusted_vkey is not None:
+            try:
+                verifier = Verifier.parse(trusted_vkey)
+            except NoteError as exc:
+                raise BundleError(f"invalid --vkey: {exc}") from exc
+            if (verifier.name, verifier.public_key) != (bundle.origin, bundle.public_key):
+                pinned.append(
+                    Problem(None, "key", "the bundle is not signed by the trusted verifier key")
+                )
+        first = fh.readline()
+        if first:
+            pinned.extend(_check_genesis(first.rstrip(b"\n"), bundle))
+        try:
+            report = audit(
+                row_batches(_rows(chain([first] if first else [], fh))),
+                public_key=bundle.public_key,
+                origin=bundle.origin,
+                checkpoints=bundle.checkpoints,
+                signatures=signatures,
+                workers=workers,
+                progress=progress,
+            )
+        except (OSError, EOFError) as exc:  # a damaged or truncated compressed file
+            raise BundleError(f"cannot read {path}: {exc}") from exc
+    expected = bundle.header.get("size")
+    if expected != report.size:
+        pinned.append(
+            Problem(
+                None, "missing", f"the header announces {expected} entries, found {report.size}"
+            )
+        )
+    report.problems = sorted_problems([*report.problems, *pinned])
+    return bundle, report
+
+
+def _check_genesis(data: bytes, bundle: Bundle) -> list[Problem]:
+    try:
+        genesis = parse_entry(data)
+    except EntryError:
+        return []  # the audit reports a malformed entry 0 itself
+    if genesis.body.get("public_key") != b64encode(bundle.public_key):
+        return [Problem(0, "key", "the genesis entry names a different public key")]
+    return []

@@ -1,0 +1,77 @@
+"""Shared fixtures: nodes on SQLite and on PostgreSQL (a fresh database per test)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from consortium.node import Node, init_node
+
+PG_URL = os.environ.get(
+    "CONSORTIUM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PG_REQUIRED = os.environ.get("CONSORTIUM_TEST_PG_REQUIRED") == "1"
+
+
+def _pg_problem() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means: no PostgreSQL here
+        return f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string()}: {exc}"
+    return None
+
+
+_PG_PROBLEM = _pg_problem()
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    if _PG_PROBLEM:
+        if PG_REQUIRED:
+            pytest.fail(_PG_PROBLEM)
+        pytest.skip(_PG_PROBLEM)
+    engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin) -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"consortium_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """None means the default: SQLite in the node's data directory."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str | None) -> Iterator[Node]:
+    n = init_node(tmp_path / "node", "Test Hospital", database_url=database_url)
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def sqlite_node(tmp_path: Path) -> Iterator[Node]:
+    n = init_node(tmp_path / "node", "Test Hospital")
+    yield n
+    n.close()
