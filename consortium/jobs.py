@@ -1,17 +1,25 @@
-"""Scheduled jobs (APScheduler). For now one: cut a checkpoint when the ledger has grown.
+"""Scheduled jobs (APScheduler): cut a checkpoint when the ledger has grown; expire contracts
+whose term has ended.
 
 Jobs are small, separate and idempotent, like REMS's expirer and approver bots: if two
-processes run the same job, the ledger's write lock makes the second one a no-op.
+processes run the same job, the ledger's write lock makes the second one a no-op. They run
+in a process of their own (`start_jobs_process`), not as threads of the server: gunicorn
+forks its workers from the master, and a fork taken while a job thread holds a lock (the
+database driver's, the logging module's) leaves the worker waiting on it forever.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+import multiprocessing
+from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 
+from consortium.auth.roles import NODE
+from consortium.contracts.lifecycle import expire_contracts
 from consortium.node import Node
 
 log = logging.getLogger(__name__)
@@ -23,10 +31,16 @@ def checkpoint_job(node: Node) -> None:
         log.info("checkpoint at size %s", note.split("\n", 2)[1])
 
 
-def start_scheduler(data_dir: Path) -> BackgroundScheduler:
-    """Start the node's background jobs in this process; the caller shuts them down."""
-    node = Node.open(data_dir)
-    scheduler = BackgroundScheduler(timezone=UTC)
+def expiry_job(node: Node) -> None:
+    for event in expire_contracts(node.ledger, NODE):
+        log.info("contract %s v%s expired", event.body["contract"], event.body["version"])
+
+
+def run_jobs(data_dir: str) -> None:
+    """Run the node's jobs in this process until it is terminated."""
+    logging.basicConfig(level=logging.INFO, format="[jobs] %(levelname)s %(message)s")
+    node = Node.open(Path(data_dir))
+    scheduler = BlockingScheduler(timezone=UTC)
     scheduler.add_job(
         checkpoint_job,
         "interval",
@@ -36,5 +50,27 @@ def start_scheduler(data_dir: Path) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
     )
-    scheduler.start()
-    return scheduler
+    # Hourly, and once at start-up: a contract ends within an hour of its last day.
+    scheduler.add_job(
+        expiry_job,
+        "interval",
+        args=[node],
+        hours=1,
+        next_run_time=datetime.now(UTC),
+        id="expire-contracts",
+        max_instances=1,
+        coalesce=True,
+    )
+    try:
+        scheduler.start()
+    finally:
+        node.close()
+
+
+def start_jobs_process(data_dir: Path) -> BaseProcess:
+    """Start `run_jobs` in a fresh interpreter (spawned, not forked)."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_jobs, args=(str(data_dir),), name="consortium-jobs", daemon=True
+    )
+    process.start()
+    return process

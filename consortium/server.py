@@ -1,7 +1,7 @@
 """`consortium serve`: the node's API under gunicorn, with its scheduled jobs in the master.
 
-Each gunicorn worker builds its own app (and database engine) after forking; the scheduler
-runs once, in the master process, so jobs do not run once per worker.
+Each gunicorn worker builds its own app (and database engine) after forking; the scheduled
+jobs run once, in a process of their own that the master starts and stops.
 """
 
 from __future__ import annotations
@@ -34,16 +34,17 @@ class NodeServer(BaseApplication):  # type: ignore[misc]
 
 def serve(data_dir: Path, host: str, port: int, workers: int, threads: int = 4) -> None:
     """Run the node until interrupted."""
-    from consortium.jobs import start_scheduler
+    from consortium.jobs import start_jobs_process
 
     state: dict[str, Any] = {}
 
     def when_ready(_server: Any) -> None:
-        state["scheduler"] = start_scheduler(data_dir)
+        state["jobs"] = start_jobs_process(data_dir)
 
     def on_exit(_server: Any) -> None:
-        if "scheduler" in state:
-            state["scheduler"].shutdown(wait=False)
+        if "jobs" in state:
+            state["jobs"].terminate()
+            state["jobs"].join(10)
 
     NodeServer(
         data_dir,

@@ -75,3 +75,36 @@ def sqlite_node(tmp_path: Path) -> Iterator[Node]:
     n = init_node(tmp_path / "node", "Test Hospital")
     yield n
     n.close()
+
+
+# --- people ------------------------------------------------------------------------------------
+
+# One person per role, named after it; tests act as them.
+PEOPLE = {
+    "admin": "ada",
+    "steward": "sam",
+    "director": "dora",
+    "researcher": "rita",
+    "lead": "lee",
+    "auditor": "otto",
+}
+
+
+def add_people(node: Node, people: dict[str, str] = PEOPLE) -> dict[str, str]:
+    """Add one person per role (as the operator); returns role -> username."""
+    from consortium.auth.people import add_person
+    from consortium.auth.roles import OPERATOR
+
+    for role, username in people.items():
+        add_person(
+            node.ledger,
+            OPERATOR,
+            {"username": username, "display_name": username.title(), "roles": [role]},
+        )
+    return dict(people)
+
+
+def token_for(node: Node, username: str) -> str:
+    from consortium.auth.tokens import create_token
+
+    return create_token(node.engine, username)[0]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import timedelta
 
 import orjson
 import pytest
 import rfc8785
+from conftest import PEOPLE, add_people, token_for
 from sqlalchemy import select
 
 from consortium.api import create_app
@@ -24,8 +26,8 @@ def client(node: Node):
 
 @pytest.fixture
 def token(node: Node) -> str:
-    secret, _ = create_token(node.engine, "alice@st-marys")
-    return secret
+    add_people(node)
+    return token_for(node, "sam")
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -56,8 +58,9 @@ def test_attestation_is_signed_chained_and_provable(client, node: Node, token: s
     )
     assert r.status_code == 201, r.text
     recorded = r.get_json()
-    assert recorded["index"] == 1
-    assert recorded["entry"]["actor"] == "alice@st-marys"
+    i = recorded["index"]
+    assert i == node.ledger.size() - 1  # after the genesis entry and the people
+    assert recorded["entry"]["actor"] == "sam"
     assert recorded["entry"]["body"] == {
         "statement": "All copies deleted.",
         "subject": "contract:C-4",
@@ -67,17 +70,17 @@ def test_attestation_is_signed_chained_and_provable(client, node: Node, token: s
     note = client.get("/api/v1/ledger/checkpoint")
     assert note.content_type.startswith("text/plain")
     cp = Checkpoint.open(note.text, Verifier.parse(node.vkey), node.origin)
-    assert cp.size == 2
+    assert cp.size == i + 1
 
     page = client.get("/api/v1/ledger/entries?start=0").get_json()
-    assert [e["index"] for e in page["entries"]] == [0, 1]
-    leaf = merkle.leaf_hash(rfc8785.dumps(page["entries"][1]))
+    assert [e["index"] for e in page["entries"]] == list(range(i + 1))
+    leaf = merkle.leaf_hash(rfc8785.dumps(page["entries"][i]))
     assert base64.b64encode(leaf).decode() == recorded["leaf_hash"]
 
-    proof = client.get("/api/v1/ledger/proofs/inclusion?index=1&tree_size=2").get_json()
-    assert proof["index"] == 1 and proof["tree_size"] == 2
+    proof = client.get(f"/api/v1/ledger/proofs/inclusion?index={i}&tree_size={i + 1}").get_json()
+    assert proof["index"] == i and proof["tree_size"] == i + 1
     hashes = [base64.b64decode(h) for h in proof["hashes"]]
-    assert merkle.verify_inclusion(leaf, 1, 2, hashes, cp.root)
+    assert merkle.verify_inclusion(leaf, i, i + 1, hashes, cp.root)
 
 
 def test_entries_are_served_as_stored_bytes(client, node: Node) -> None:
@@ -174,7 +177,7 @@ def test_invalid_attestations_change_nothing(
 def test_malformed_json_body_is_a_problem(client, node: Node, token: str) -> None:
     headers = {**_auth(token), "Content-Type": "application/json"}
     _problem(client.post("/api/v1/attestations", data="{not json", headers=headers), 400)
-    assert node.ledger.size() == 1
+    assert node.ledger.size() == 1 + len(PEOPLE)
 
 
 def test_attestations_need_a_valid_token(client, node: Node, token: str) -> None:
@@ -191,7 +194,7 @@ def test_attestations_need_a_valid_token(client, node: Node, token: str) -> None
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
     # Unauthenticated callers learn nothing about validation either.
     _problem(client.post("/api/v1/attestations", json={}), 401)
-    assert node.ledger.size() == 1
+    assert node.ledger.size() == 1 + len(PEOPLE)
 
     token_id = token.split("_")[1]
     revoke_token(node.engine, token_id)
@@ -199,7 +202,8 @@ def test_attestations_need_a_valid_token(client, node: Node, token: str) -> None
 
 
 def test_expired_token_is_refused(client, node: Node) -> None:
-    secret, info = create_token(node.engine, "carol", timedelta(seconds=1))
+    add_people(node)
+    secret, info = create_token(node.engine, "sam", timedelta(seconds=1))
     from sqlalchemy import update
 
     with node.engine.begin() as conn:
@@ -214,7 +218,8 @@ def test_expired_token_is_refused(client, node: Node) -> None:
 
 
 def test_tokens_are_stored_hashed(node: Node) -> None:
-    secret, info = create_token(node.engine, "dave")
+    add_people(node)
+    secret, info = create_token(node.engine, "sam")
     with node.engine.connect() as conn:
         row = conn.execute(select(TOKEN).where(TOKEN.c.token_id == info.token_id)).one()
     stored = repr(tuple(row))
@@ -226,19 +231,26 @@ def test_tokens_are_stored_hashed(node: Node) -> None:
 
 def test_openapi_documents_every_route(client) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
-    assert set(spec["paths"]) == {
-        "/api/v1/node",
-        "/api/v1/ledger/checkpoint",
-        "/api/v1/ledger/entries",
-        "/api/v1/ledger/proofs/inclusion",
-        "/api/v1/ledger/proofs/consistency",
-        "/api/v1/attestations",
+    routes = {
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+        for rule in client.application.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/") and not rule.rule.endswith("openapi.json")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
     }
+    documented = {
+        (path, m) for path, ops in spec["paths"].items() for m in ops if m != "parameters"
+    }
+    assert routes == documented
     schemas = spec["components"]["schemas"]
     for name in ("Attestation", "Entry", "EntryPage", "InclusionProof", "ConsistencyProof"):
         assert name in schemas
-    post = spec["paths"]["/api/v1/attestations"]["post"]
-    assert post["security"] == [{"bearerAuth": []}]
+    for name in ("DatasetMetadata", "DatasetView", "Draft", "ContractView", "Proposal", "Person"):
+        assert name in schemas
+    for path, method in routes:
+        operation = spec["paths"][path][method]
+        if method != "get" and path != "/api/v1/auth/login":
+            # Every state change is documented as needing a token.
+            assert operation["security"] == [{"bearerAuth": []}], (path, method)
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
@@ -247,11 +259,11 @@ def test_lone_surrogates_are_refused(client, node: Node, token: str, field: str)
     payload = {"statement": "ok", field: "\ud800x"}
     body = _problem(client.post("/api/v1/attestations", json=payload, headers=_auth(token)), 422)
     assert field in body["errors"]["json"]
-    assert node.ledger.size() == 1
+    assert node.ledger.size() == 1 + len(PEOPLE)
 
 
 def test_absurdly_nested_body_is_a_problem(client, node: Node, token: str) -> None:
     headers = {**_auth(token), "Content-Type": "application/json"}
     deep = "[" * 100_000 + "]" * 100_000
     _problem(client.post("/api/v1/attestations", data=deep, headers=headers), 400)
-    assert node.ledger.size() == 1
+    assert node.ledger.size() == 1 + len(PEOPLE)

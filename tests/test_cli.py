@@ -112,6 +112,7 @@ def test_attest_verify_and_tamper(data_dir: Path) -> None:
 
 
 def test_tokens_lifecycle(data_dir: Path) -> None:
+    run("--data-dir", str(data_dir), "user", "add", "alice", "--name", "Alice", "--role", "steward")
     created = run("--data-dir", str(data_dir), "token", "create", "--actor", "alice")
     secret = created.stdout.strip().splitlines()[-1]
     assert secret.startswith("cst_")
@@ -123,7 +124,19 @@ def test_tokens_lifecycle(data_dir: Path) -> None:
     again = run("--data-dir", str(data_dir), "token", "revoke", token_id, ok=False)
     assert "no active token" in again.output
     bad = run("--data-dir", str(data_dir), "token", "create", "--actor", "no spaces", ok=False)
-    assert "invalid actor" in bad.output
+    assert "no person 'no spaces'" in bad.output
+    bad = run(
+        "--data-dir",
+        str(data_dir),
+        "token",
+        "create",
+        "--actor",
+        "alice",
+        "--role",
+        "admin",
+        ok=False,
+    )
+    assert "does not hold the role(s) admin" in bad.output
 
 
 @pytest.mark.parametrize("name", ["ledger.jsonl", "ledger.jsonl.gz"])

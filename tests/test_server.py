@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import add_people
 
 from consortium.auth.tokens import create_token
 from consortium.crypto.note import Checkpoint, Verifier
@@ -37,7 +38,8 @@ def served(tmp_path: Path, database_url: str | None) -> Iterator[tuple[str, Node
     config.write_text(
         config.read_text().replace("checkpoint_interval = 5.0", "checkpoint_interval = 0.2")
     )
-    token, _ = create_token(node.engine, "alice")
+    add_people(node)
+    token, _ = create_token(node.engine, "sam")
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -99,7 +101,9 @@ def test_served_node_records_checkpoints_and_proves(served) -> None:
     assert status == 401 and problem["status"] == 401
 
     status, recorded = _post(f"{base}/attestations", {"statement": "copy deleted"}, token)
-    assert status == 201 and recorded["index"] == 1
+    i = recorded["index"]
+    assert status == 201 and i == node.ledger.size() - 1
+    n = i + 1
 
     # The scheduler cuts a checkpoint covering the new entry within its interval.
     verifier = Verifier.parse(node.vkey)
@@ -108,15 +112,15 @@ def test_served_node_records_checkpoints_and_proves(served) -> None:
         status, ctype, note = _get(f"{base}/ledger/checkpoint")
         assert status == 200 and ctype.startswith("text/plain")
         cp = Checkpoint.open(note, verifier, node.origin)
-        if cp.size >= 2 or time.monotonic() > deadline:
+        if cp.size >= n or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert cp.size == 2
+    assert cp.size == n
 
-    status, _, body = _get(f"{base}/ledger/proofs/inclusion?index=1&tree_size=2")
+    status, _, body = _get(f"{base}/ledger/proofs/inclusion?index={i}&tree_size={n}")
     proof = [base64.b64decode(h) for h in json.loads(body)["hashes"]]
     leaf = base64.b64decode(recorded["leaf_hash"])
-    assert merkle.verify_inclusion(leaf, 1, 2, proof, cp.root)
+    assert merkle.verify_inclusion(leaf, i, n, proof, cp.root)
 
-    status, ctype, body = _get(f"{base}/ledger/proofs/inclusion?index=5&tree_size=2")
+    status, ctype, body = _get(f"{base}/ledger/proofs/inclusion?index={n + 3}&tree_size={n}")
     assert status == 400 and ctype == "application/problem+json"

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from consortium import __version__
-from consortium.api import attestations, ledger, node_info
+from consortium.api import attestations, contracts, datasets, ledger, node_info, people
 from consortium.api.context import BEARER
 from consortium.api.problems import ProblemApi
 from consortium.node import Node
@@ -34,6 +34,6 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
     )
-    for module in (node_info, ledger, attestations):
+    for module in (node_info, ledger, attestations, people, datasets, contracts):
         api.register_blueprint(module.blp)
     return app

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 from consortium.api.context import BEARER, actor, node, require_actor
 from consortium.api.ledger import EntrySchema
 from consortium.attestations import AttestationSchema, record_attestation
+from consortium.auth.roles import ADMIN, STEWARD
 from consortium.crypto.canonical import parse
 from consortium.crypto.keys import b64encode
 
@@ -31,16 +32,16 @@ class RecordedSchema(Schema):
 @blp.route("")
 class Attestations(MethodView):
     @blp.doc(security=[{BEARER: []}])
-    @require_actor
+    @require_actor(STEWARD, ADMIN)
     @blp.arguments(AttestationSchema)
     @blp.response(201, RecordedSchema)
     def post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Record an attestation signed by this node on behalf of the authenticated actor.
+        """Record an attestation signed by this node on behalf of a steward or admin.
 
         The entry is covered by the next checkpoint (within the node's checkpoint interval);
         ask for its inclusion proof once the checkpoint's size exceeds its index.
         """
-        done = record_attestation(node().ledger, actor(), payload)
+        done = record_attestation(node().ledger, actor().name, payload)
         return {
             "index": done.index,
             "leaf_hash": b64encode(done.leaf_hash),

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 from flask_smorest import abort
 
+from consortium.auth.roles import Actor
 from consortium.auth.tokens import authenticate
 from consortium.node import Node
 
@@ -20,24 +21,60 @@ def node() -> Node:
     return current_app.extensions["consortium.node"]
 
 
-def actor() -> str:
+def _unauthorized() -> None:
+    abort(
+        401,
+        message="A valid API token is required: send `Authorization: Bearer <token>`.",
+        headers={"WWW-Authenticate": 'Bearer realm="consortium"'},
+    )
+
+
+def optional_actor() -> Actor | None:
+    """The request's actor, None when it sends no credentials; 401 for bad credentials.
+
+    A bad token is refused rather than treated as anonymous, so a client with an expired
+    token is told so instead of silently seeing less.
+    """
+    if "actor" in g:
+        return g.actor
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    who = authenticate(node().engine, token.strip()) if scheme.lower() == "bearer" else None
+    if who is None:
+        _unauthorized()
+    g.actor = who
+    return who
+
+
+def actor() -> Actor:
     return g.actor
 
 
-def require_actor(view: F) -> F:
-    """Refuse the request with 401 unless it carries a valid, unexpired, unrevoked token."""
+def require_actor(*roles: str) -> Callable[[F], F]:
+    """401 without a valid token; 403 unless the actor holds one of ``roles`` (if given).
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        who = authenticate(node().engine, token.strip()) if scheme.lower() == "bearer" else None
-        if who is None:
-            abort(
-                401,
-                message="A valid API token is required: send `Authorization: Bearer <token>`.",
-                headers={"WWW-Authenticate": 'Bearer realm="consortium"'},
-            )
-        g.actor = who
-        return view(*args, **kwargs)
+    Applied above the argument parser, so credentials are checked before the body is.
+    """
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = optional_actor()
+            if who is None:
+                _unauthorized()
+            assert who is not None
+            if roles and not who.has(*roles):
+                abort(403, message=f"This needs the role {' or '.join(roles)}.")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def body() -> dict[str, Any]:
+    """The raw JSON body, for the domain to load with the same schema the route documents."""
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}

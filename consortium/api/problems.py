@@ -7,8 +7,10 @@ from typing import Any
 
 from flask import Response, json
 from flask_smorest import Api
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from consortium.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -61,6 +63,16 @@ class ProblemApi(Api):
     def _handle_unexpected(self, error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
+        if isinstance(error, DomainError):
+            extra = {"errors": {"json": error.errors}} if error.errors else {}
+            return problem(error.status, error.title, error.message, **extra)
+        if isinstance(error, ValidationError):
+            return problem(
+                422,
+                "Unprocessable Entity",
+                "The request has invalid fields; see errors.",
+                errors={"json": error.messages},
+            )
         if isinstance(error, RecursionError):
             # Python's JSON parser gives up on absurdly nested input this way.
             return problem(400, "Bad Request", "The request body is nested too deeply.")

@@ -7,91 +7,35 @@ nothing is written by a command that fails.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
-from marshmallow import ValidationError
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from consortium import __version__
 from consortium.attestations import record_attestation
+from consortium.auth.roles import ADMIN, ROLES, STEWARD
 from consortium.auth.tokens import TokenError, create_token, list_tokens, revoke_token
+from consortium.cli.common import (
+    Context,
+    acting,
+    as_option,
+    data_dir_option,
+    err,
+    main,
+    opened,
+    out,
+    pass_ctx,
+    progress_bar,
+)
 from consortium.crypto.keys import b64encode
 from consortium.ledger.audit import AuditReport
 from consortium.ledger.bundle import BundleError, export_bundle, verify_bundle
-from consortium.node import Node, NodeConfigError, init_node
+from consortium.node import NodeConfigError, init_node
 
-err = Console(stderr=True)
-out = Console(soft_wrap=True)
-
-DATA_DIR_HELP = "The node's data directory (or set CONSORTIUM_DATA_DIR)."
-
-
-class Context:
-    def __init__(self, data_dir: Path, explicit: bool) -> None:
-        self.data_dir = data_dir
-        self.explicit = explicit
-
-    def open(self, *, migrate: bool = False) -> Node:
-        try:
-            return Node.open(self.data_dir, migrate=migrate)
-        except NodeConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="consortium-data",
-    show_default=True,
-    envvar="CONSORTIUM_DATA_DIR",
-    help=DATA_DIR_HELP,
-)
-@click.version_option(__version__, prog_name="consortium")
-@click.pass_context
-def main(ctx: click.Context, data_dir: Path) -> None:
-    """Run and audit a consortium node: a signed, verifiable ledger of data-sharing events."""
-    source = ctx.get_parameter_source("data_dir")
-    ctx.obj = Context(data_dir, source is not click.core.ParameterSource.DEFAULT)
-
-
-def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        ctx.ensure_object(Context)
-        ctx.find_object(Context).data_dir = value  # type: ignore[union-attr]
-        ctx.find_object(Context).explicit = True  # type: ignore[union-attr]
-
-
-def data_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Accept ``--data-dir`` after the subcommand too: ``consortium init --data-dir DIR``."""
-    return click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        expose_value=False,
-        is_eager=True,
-        callback=_set_data_dir,
-        help=DATA_DIR_HELP,
-    )(fn)
-
-
-@contextmanager
-def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on standard error; silent when it is not a terminal."""
-    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
-
+__all__ = ["main"]
 
 # --- node lifecycle ---------------------------------------------------------------------------
 
@@ -171,30 +115,20 @@ def db_upgrade(ctx: Context) -> None:
 @main.command()
 @click.option("--statement", required=True, help="What the institution attests.")
 @click.option("--subject", help="What it is about, e.g. contract:C-4.")
-@click.option("--actor", default="operator", show_default=True, help="Who is acting.")
+@as_option
 @data_dir_option
 @pass_ctx
-def attest(ctx: Context, statement: str, subject: str | None, actor: str) -> None:
-    """Record a signed attestation on the ledger."""
-    node = ctx.open()
+def attest(ctx: Context, statement: str, subject: str | None, as_user: str | None) -> None:
+    """Record a signed attestation on the ledger (steward or admin)."""
     payload: dict[str, Any] = {"statement": statement}
     if subject is not None:
         payload["subject"] = subject
-    try:
-        done = record_attestation(node.ledger, actor, payload)
-    except ValidationError as exc:
-        raise click.ClickException(_field_errors(exc.messages)) from exc
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    node.ledger.checkpoint()
+    with opened(ctx) as node:
+        who = acting(node, as_user)
+        who.require(STEWARD, ADMIN)
+        done = record_attestation(node.ledger, who.name, payload)
+        node.ledger.checkpoint()
     out.print(f"Recorded attestation as entry {done.index}.")
-    node.close()
-
-
-def _field_errors(messages: Any) -> str:
-    if isinstance(messages, dict):
-        return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in messages.items())
-    return str(messages)
 
 
 @main.group()
@@ -203,7 +137,14 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--actor", required=True, help="Who the token acts for, e.g. alice@st-marys.")
+@click.option("--actor", required=True, help="The person the token acts for, e.g. alice.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(ROLES),
+    help="Limit the token to this of the person's roles (repeatable; default: all).",
+)
 @click.option(
     "--days",
     default=90,
@@ -213,11 +154,13 @@ def token() -> None:
 )
 @data_dir_option
 @pass_ctx
-def token_create(ctx: Context, actor: str, days: int) -> None:
+def token_create(ctx: Context, actor: str, roles: tuple[str, ...], days: int) -> None:
     """Create a token and print it (the only time it is shown)."""
     node = ctx.open()
     try:
-        secret, info = create_token(node.engine, actor, timedelta(days=days))
+        secret, info = create_token(
+            node.engine, actor, timedelta(days=days), list(roles) if roles else None
+        )
     except TokenError as exc:
         raise click.ClickException(str(exc)) from exc
     err.print(
@@ -236,7 +179,8 @@ def token_list(ctx: Context) -> None:
     node = ctx.open()
     for t in list_tokens(node.engine):
         state = "revoked" if t.revoked_at else ("active" if t.active else "expired")
-        click.echo(f"{t.token_id}  {t.actor}  {state}  expires {t.expires_at:%Y-%m-%d}")
+        scope = ",".join(t.roles) if t.roles is not None else "all roles"
+        click.echo(f"{t.token_id}  {t.actor}  {scope}  {state}  expires {t.expires_at:%Y-%m-%d}")
     node.close()
 
 
@@ -408,3 +352,7 @@ def demo(ctx: Context, port: int) -> None:
     from consortium.server import serve as run
 
     run(data_dir, "127.0.0.1", port, workers=2)
+
+
+# Subcommand groups register themselves on `main` when imported.
+from consortium.cli import contracts, registry  # noqa: E402, F401

@@ -16,10 +16,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from consortium import projections  # noqa: F401  (registers every projector)
 from consortium.crypto.keys import KeyFileError, NodeKey, b64encode
 from consortium.crypto.note import NoteError, check_key_name, vkey
 from consortium.db.engine import make_engine
 from consortium.db.migrate import pending, upgrade
+from consortium.events import record
 from consortium.ledger.audit import AuditReport, Progress, audit, database_batches
 from consortium.ledger.log import Ledger, log_size, stored_level
 from consortium.node.config import CONFIG_FILE, NodeConfig, NodeConfigError, default_origin
@@ -47,6 +49,7 @@ class Node:
         try:
             if migrate:
                 upgrade(engine)
+                _fill_new_projections(engine, config.origin, key)
             elif pending(engine):
                 raise NodeConfigError(
                     "the database schema is out of date: run `consortium db upgrade`"
@@ -117,6 +120,19 @@ class Node:
         self.engine.dispose()
 
 
+def _fill_new_projections(engine: Engine, origin: str, key: NodeKey) -> None:
+    """After an upgrade that created projection tables, fold the existing ledger into them."""
+    from sqlalchemy import select
+
+    from consortium.projections import rebuild
+    from consortium.registry.members import MEMBER
+
+    with engine.connect() as conn:
+        if not log_size(conn) or conn.execute(select(MEMBER.c.origin)).first() is not None:
+            return
+    rebuild(Ledger(engine, origin, key))
+
+
 def _validate_new(name: str, origin: str) -> None:
     if not name.strip() or len(name) > 200:
         raise NodeConfigError("the node name must be 1 to 200 characters")
@@ -176,7 +192,8 @@ def init_node(
             with node.ledger.transaction() as tx:
                 if log_size(tx.conn):
                     raise NodeConfigError("the database already holds a ledger")
-                tx.append(
+                record(
+                    tx,
                     GENESIS_KIND,
                     NODE_ACTOR,
                     {

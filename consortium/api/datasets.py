@@ -1,0 +1,116 @@
+"""``/api/v1/datasets``: register, revise, approve, withdraw and profile datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
+from consortium.api.schemas import DatasetView
+from consortium.auth.roles import DIRECTOR, STEWARD
+from consortium.events import Event
+from consortium.registry import datasets
+from consortium.registry.metadata import DatasetMetadataSchema
+
+SECURED = {"security": [{BEARER: []}]}
+
+blp = Blueprint(
+    "datasets",
+    __name__,
+    url_prefix="/api/v1/datasets",
+    description="Datasets registered at this node (metadata only; the data never moves).",
+)
+
+
+class ListArgs(Schema):
+    status = fields.String(validate=validate.OneOf(datasets.STATUSES))
+
+
+class VersionArgs(Schema):
+    version = fields.Integer(validate=validate.Range(min=1))
+
+
+def _done(event: Event) -> dict[str, Any]:
+    view = datasets.get_dataset(node().engine, actor(), event.body["dataset"])
+    return {**view, "entry": event.index}
+
+
+@blp.route("")
+class Datasets(MethodView):
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, DatasetView(many=True))
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """Datasets this reader may know of; metadata only where the tier allows.
+
+        Anonymous readers see published datasets with public metadata. Signed-in members see
+        the rest, with the metadata of restricted and highly sensitive datasets withheld from
+        roles that do not need it.
+        """
+        return datasets.list_datasets(node().engine, optional_actor(), args.get("status"))
+
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD)
+    @blp.arguments(DatasetMetadataSchema)
+    @blp.response(201, DatasetView)
+    def post(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Register a dataset (steward). It is published at once, or after a director's
+        co-approval when the settings require it."""
+        return _done(datasets.register_dataset(node().ledger, actor(), body()))
+
+
+@blp.route("/<dataset_id>")
+class OneDataset(MethodView):
+    @blp.arguments(VersionArgs, location="query")
+    @blp.response(200, DatasetView)
+    def get(self, args: dict[str, Any], dataset_id: str) -> dict[str, Any]:
+        """One dataset, its published version by default."""
+        return datasets.get_dataset(
+            node().engine, optional_actor(), dataset_id, args.get("version")
+        )
+
+
+@blp.route("/<dataset_id>/versions")
+class Versions(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD)
+    @blp.arguments(DatasetMetadataSchema)
+    @blp.response(201, DatasetView)
+    def post(self, _: dict[str, Any], dataset_id: str) -> dict[str, Any]:
+        """Register a new version with the full metadata (steward); old versions are kept."""
+        return _done(datasets.revise_dataset(node().ledger, actor(), dataset_id, body()))
+
+
+@blp.route("/<dataset_id>/approve")
+class Approve(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(DIRECTOR)
+    @blp.arguments(datasets.ApproveSchema)
+    @blp.response(200, DatasetView)
+    def post(self, _: dict[str, Any], dataset_id: str) -> dict[str, Any]:
+        """Co-approve a version for publication (director; not who registered it)."""
+        return _done(datasets.approve_dataset(node().ledger, actor(), dataset_id, body()))
+
+
+@blp.route("/<dataset_id>/withdraw")
+class Withdraw(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD)
+    @blp.arguments(datasets.WithdrawSchema)
+    @blp.response(200, DatasetView)
+    def post(self, _: dict[str, Any], dataset_id: str) -> dict[str, Any]:
+        """Withdraw a dataset, with the reason (steward). Its history stays."""
+        return _done(datasets.withdraw_dataset(node().ledger, actor(), dataset_id, body()))
+
+
+@blp.route("/<dataset_id>/profiles")
+class Profiles(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD)
+    @blp.arguments(datasets.AttachProfileSchema)
+    @blp.response(201, DatasetView)
+    def post(self, _: dict[str, Any], dataset_id: str) -> dict[str, Any]:
+        """Attach a `consortium profile` summary as a signed quality attestation (steward)."""
+        return _done(datasets.attach_profile(node().ledger, actor(), dataset_id, body()))

@@ -1,0 +1,97 @@
+"""Response schemas shared by the registry's routes (request schemas live in the domain)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class EntryRef(Schema):
+    entry = fields.Integer(metadata={"description": "Index of the ledger entry just written."})
+
+
+class PersonView(EntryRef):
+    username = fields.String()
+    display_name = fields.String()
+    roles = fields.List(fields.String())
+    active = fields.Boolean()
+    added_at = fields.String()
+    changed_at = fields.String()
+
+
+class MemberView(EntryRef):
+    origin = fields.String()
+    institution = fields.String()
+    public_key = fields.String()
+    vkey = fields.String()
+    is_self = fields.Boolean()
+    added_at = fields.String()
+
+
+class SettingsView(EntryRef):
+    director_approval_required = fields.Boolean()
+
+
+class DatasetView(EntryRef):
+    id = fields.String()
+    status = fields.String(metadata={"description": "awaiting-approval, published, withdrawn"})
+    sensitivity = fields.String()
+    publisher = fields.String(metadata={"description": "Origin of the publishing node."})
+    latest_version = fields.Integer()
+    published_version = fields.Integer(allow_none=True)
+    version = fields.Integer(metadata={"description": "The version shown."})
+    registered_at = fields.String()
+    changed_at = fields.String()
+    withdrawn_reason = fields.String()
+    metadata = fields.Dict(metadata={"description": "Absent when withheld from this reader."})
+    metadata_withheld = fields.Boolean()
+    sealed_digest = fields.String(
+        metadata={"description": "The digest the ledger holds instead of the metadata."}
+    )
+    approved_by = fields.String(allow_none=True)
+    approved_at = fields.String(allow_none=True)
+    profiles = fields.List(fields.Dict(), metadata={"description": "Attached profile summaries."})
+
+
+class SignatureView(Schema):
+    party = fields.String()
+    member = fields.String()
+    signature = fields.String()
+    recorded_by = fields.String()
+    recorded_at = fields.String()
+
+
+class ContractView(EntryRef):
+    id = fields.String()
+    version = fields.Integer()
+    status = fields.String(
+        metadata={"description": "draft, proposed, active, expired, terminated, superseded"}
+    )
+    title = fields.String()
+    template = fields.String()
+    digest = fields.String(
+        allow_none=True,
+        metadata={"description": "Base64 SHA-256 of the document's RFC 8785 bytes."},
+    )
+    drafted_by = fields.String()
+    drafted_at = fields.String()
+    changed_at = fields.String()
+    end_reason = fields.String(allow_none=True)
+    document = fields.Dict(metadata={"description": "The contract document the parties sign."})
+    signatures = fields.List(fields.Nested(SignatureView))
+    awaiting = fields.List(fields.String(), metadata={"description": "Parties yet to sign."})
+
+
+class RulesView(EntryRef):
+    version = fields.Integer()
+    digest = fields.String()
+    proposed_by = fields.String()
+    proposed_at = fields.String()
+    accepted_at = fields.String(allow_none=True)
+    document = fields.Dict()
+    signatures = fields.List(fields.Nested(SignatureView))
+    awaiting = fields.List(fields.String())
+
+
+class SignatureOut(Schema):
+    signature = fields.String(metadata={"description": "Base64 Ed25519 signature."})
+    signer = fields.String(metadata={"description": "Origin of the signing institution."})

@@ -1,0 +1,269 @@
+"""``consortium contract|rules``: sharing contracts and benefit rules from the console.
+
+Signing across institutions without a network between the nodes: the proposing steward
+exports the document, the other party's steward runs ``contract countersign`` on their own
+node (which signs with that node's key and records it there) and sends the signature back,
+and the proposing steward records it with ``contract add-signature``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from consortium.cli.common import (
+    Context,
+    acting,
+    as_option,
+    data_dir_option,
+    main,
+    opened,
+    out,
+    pass_ctx,
+    read_json,
+)
+from consortium.contracts import benefit_rules as rules
+from consortium.contracts import lifecycle
+from consortium.contracts.templates import list_templates
+
+
+def _recorded(what: str, index: int) -> None:
+    out.print(f"{what} (ledger entry {index}).")
+
+
+def _status(node_engine: object, contract_id: str) -> str:
+    view = lifecycle.get_contract(node_engine, contract_id)  # type: ignore[arg-type]
+    waiting = ", ".join(view["awaiting"]) or "nobody"
+    return f"{contract_id} v{view['version']} is {view['status']}; awaiting signatures: {waiting}"
+
+
+@main.group()
+def contract() -> None:
+    """Draft, propose, sign and manage sharing contracts."""
+
+
+@contract.command("templates")
+def contract_templates() -> None:
+    """The templates a contract can start from."""
+    for t in list_templates():
+        click.echo(f"{t.name}  {t.title}\n    fill in: {', '.join(t.fill_fields)}")
+
+
+@contract.command("draft")
+@click.argument("values_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_draft(ctx: Context, values_file: Path, as_user: str | None) -> None:
+    """Draft a contract from a JSON file: {"template", "title", "parties", "datasets",
+    "terms"} (steward)."""
+    payload = read_json(values_file)
+    with opened(ctx) as node:
+        event = lifecycle.draft_contract(node.ledger, acting(node, as_user), payload)
+    _recorded(f"Drafted {event.body['contract']}", event.index)
+    click.echo(event.body["contract"])
+
+
+@contract.command("propose")
+@click.argument("contract_id")
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_propose(ctx: Context, contract_id: str, as_user: str | None) -> None:
+    """Freeze a draft for signature (steward)."""
+    with opened(ctx) as node:
+        event = lifecycle.propose_contract(node.ledger, acting(node, as_user), contract_id)
+        _recorded(_status(node.engine, contract_id), event.index)
+
+
+@contract.command("sign")
+@click.argument("contract_id")
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_sign(ctx: Context, contract_id: str, as_user: str | None) -> None:
+    """Sign a proposed contract as this institution, with this node's key (steward)."""
+    with opened(ctx) as node:
+        event = lifecycle.sign_contract(node.ledger, node.key, acting(node, as_user), contract_id)
+        _recorded(_status(node.engine, contract_id), event.index)
+
+
+@contract.command("export")
+@click.argument("contract_id")
+@click.option("--version", type=click.IntRange(min=1))
+@data_dir_option
+@pass_ctx
+def contract_export(ctx: Context, contract_id: str, version: int | None) -> None:
+    """Print the contract document for the other parties to countersign."""
+    with opened(ctx) as node:
+        view = lifecycle.get_contract(node.engine, contract_id, version)
+    click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
+
+
+@contract.command("countersign")
+@click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_countersign(ctx: Context, document_file: Path, as_user: str | None) -> None:
+    """Sign another institution's proposed contract document; prints the signature (steward)."""
+    document = read_json(document_file)
+    with opened(ctx) as node:
+        signature = lifecycle.countersign(node.ledger, node.key, acting(node, as_user), document)
+        origin = node.origin
+    out.print(f"Signed as {origin}. Send the proposer: --party {origin} --signature <below>")
+    click.echo(signature)
+
+
+@contract.command("add-signature")
+@click.argument("contract_id")
+@click.option("--party", required=True, help="The signing party's origin.")
+@click.option("--signature", required=True, help="The base64 signature it sent.")
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_add_signature(
+    ctx: Context, contract_id: str, party: str, signature: str, as_user: str | None
+) -> None:
+    """Record another party's signature, after checking it against that party's key."""
+    with opened(ctx) as node:
+        event = lifecycle.add_signature(
+            node.ledger,
+            acting(node, as_user),
+            contract_id,
+            {"party": party, "signature": signature},
+        )
+        _recorded(_status(node.engine, contract_id), event.index)
+
+
+@contract.command("terminate")
+@click.argument("contract_id")
+@click.option("--reason", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_terminate(ctx: Context, contract_id: str, reason: str, as_user: str | None) -> None:
+    """End a proposed or active contract early (steward)."""
+    with opened(ctx) as node:
+        event = lifecycle.terminate_contract(
+            node.ledger, acting(node, as_user), contract_id, {"reason": reason}
+        )
+    _recorded(f"Terminated {contract_id}", event.index)
+
+
+@contract.command("amend")
+@click.argument("contract_id")
+@click.argument("values_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_amend(ctx: Context, contract_id: str, values_file: Path, as_user: str | None) -> None:
+    """Draft the next version of an active contract from a JSON file of changes (steward)."""
+    payload = read_json(values_file)
+    with opened(ctx) as node:
+        event = lifecycle.amend_contract(node.ledger, acting(node, as_user), contract_id, payload)
+    _recorded(f"Drafted version {event.body['version']} of {contract_id}", event.index)
+
+
+@contract.command("list")
+@data_dir_option
+@pass_ctx
+def contract_list(ctx: Context) -> None:
+    with opened(ctx) as node:
+        for c in lifecycle.list_contracts(node.engine):
+            click.echo(f"{c['id']}  v{c['version']}  {c['status']}  {c['title']}")
+
+
+@contract.command("expire")
+@data_dir_option
+@pass_ctx
+def contract_expire(ctx: Context) -> None:
+    """Expire contracts whose term has ended (the scheduled job does this daily)."""
+    from consortium.auth.roles import NODE
+
+    with opened(ctx) as node:
+        done = lifecycle.expire_contracts(node.ledger, NODE)
+    out.print(f"Expired {len(done)} contract(s).")
+
+
+# --- benefit rules ------------------------------------------------------------------------------
+
+
+@main.group("rules")
+def rules_group() -> None:
+    """The alliance's benefit rules: proposed by the lead, signed by every member."""
+
+
+@rules_group.command("propose")
+@click.argument("rules_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def rules_propose(ctx: Context, rules_file: Path, as_user: str | None) -> None:
+    """Propose the next version from {"event_weights", "method", "notes"} (lead)."""
+    payload = read_json(rules_file)
+    with opened(ctx) as node:
+        event = rules.propose_rules(node.ledger, acting(node, as_user), payload)
+    _recorded(f"Proposed benefit rules version {event.body['version']}", event.index)
+
+
+@rules_group.command("sign")
+@click.argument("version", type=click.IntRange(min=1))
+@as_option
+@data_dir_option
+@pass_ctx
+def rules_sign(ctx: Context, version: int, as_user: str | None) -> None:
+    """Accept a version as this institution (admin)."""
+    with opened(ctx) as node:
+        event = rules.sign_rules(node.ledger, node.key, acting(node, as_user), version)
+    _recorded(f"Signed benefit rules version {version}", event.index)
+
+
+@rules_group.command("countersign")
+@click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def rules_countersign(ctx: Context, document_file: Path, as_user: str | None) -> None:
+    """Accept rules proposed on another member's node; prints the signature (admin)."""
+    document = read_json(document_file)
+    with opened(ctx) as node:
+        signature = rules.countersign_rules(node.ledger, node.key, acting(node, as_user), document)
+        origin = node.origin
+    out.print(f"Signed as {origin}. Send the proposer: --member {origin} --signature <below>")
+    click.echo(signature)
+
+
+@rules_group.command("add-signature")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--member", required=True)
+@click.option("--signature", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def rules_add_signature(
+    ctx: Context, version: int, member: str, signature: str, as_user: str | None
+) -> None:
+    """Record another member's signature (admin or lead)."""
+    with opened(ctx) as node:
+        event = rules.add_rules_signature(
+            node.ledger,
+            acting(node, as_user),
+            version,
+            {"member": member, "signature": signature},
+        )
+    _recorded(f"Recorded {member}'s signature on version {version}", event.index)
+
+
+@rules_group.command("list")
+@data_dir_option
+@pass_ctx
+def rules_list(ctx: Context) -> None:
+    with opened(ctx) as node:
+        for r in rules.list_rules(node.engine):
+            state = "accepted" if r["accepted_at"] else f"awaiting {', '.join(r['awaiting'])}"
+            click.echo(f"v{r['version']}  {r['document']['method']}  {state}")
+        found = rules.rules_in_force(node.engine)
+    click.echo(f"in force: v{found['version']}" if found else "in force: none yet")

@@ -1,0 +1,294 @@
+"""``consortium user|member|settings|dataset|rebuild``: the registry from the console."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from consortium.auth import people
+from consortium.auth.roles import ROLES
+from consortium.cli.common import (
+    Context,
+    acting,
+    as_option,
+    data_dir_option,
+    err,
+    main,
+    opened,
+    out,
+    pass_ctx,
+    progress_bar,
+    read_json,
+)
+from consortium.projections import rebuild
+from consortium.registry import datasets, members, settings
+
+
+def _recorded(what: str, index: int) -> None:
+    out.print(f"{what} (ledger entry {index}).")
+
+
+def _dump(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+# --- people -------------------------------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """People of this institution, their roles and passwords."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="Full name, as colleagues know it.")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES))
+@as_option
+@data_dir_option
+@pass_ctx
+def user_add(
+    ctx: Context, username: str, display_name: str, roles: tuple[str, ...], as_user: str | None
+) -> None:
+    """Add a person with one or more roles (admin; the operator may add the first admin)."""
+    with opened(ctx) as node:
+        payload = {"username": username, "display_name": display_name, "roles": list(roles)}
+        event = people.add_person(node.ledger, acting(node, as_user), payload)
+    _recorded(f"Added {username} as {', '.join(event.body['roles'])}", event.index)
+
+
+@user.command("roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES))
+@as_option
+@data_dir_option
+@pass_ctx
+def user_roles(ctx: Context, username: str, roles: tuple[str, ...], as_user: str | None) -> None:
+    """Replace a person's roles (admin)."""
+    with opened(ctx) as node:
+        event = people.change_roles(
+            node.ledger, acting(node, as_user), username, {"roles": list(roles)}
+        )
+    _recorded(f"{username} now holds {', '.join(event.body['roles'])}", event.index)
+
+
+@user.command("deactivate")
+@click.argument("username")
+@click.option("--reason", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def user_deactivate(ctx: Context, username: str, reason: str, as_user: str | None) -> None:
+    """Deactivate a person; their tokens and password stop working (admin)."""
+    with opened(ctx) as node:
+        event = people.deactivate_person(
+            node.ledger, acting(node, as_user), username, {"reason": reason}
+        )
+    _recorded(f"Deactivated {username}", event.index)
+
+
+@user.command("password")
+@click.argument("username")
+@click.password_option(
+    "--password", prompt="New password", help="Prompted for (hidden) when not given."
+)
+@data_dir_option
+@pass_ctx
+def user_password(ctx: Context, username: str, password: str) -> None:
+    """Set a person's sign-in password (stored as an Argon2id hash, never on the ledger)."""
+    with opened(ctx) as node:
+        people.set_password(node.engine, username, password)
+    out.print(f"Password set for {username}.")
+
+
+@user.command("list")
+@data_dir_option
+@pass_ctx
+def user_list(ctx: Context) -> None:
+    """People and their roles."""
+    with opened(ctx) as node:
+        for p in people.list_people(node.engine):
+            state = "" if p.active else "  (deactivated)"
+            click.echo(f"{p.username}  {p.display_name}  {','.join(p.roles)}{state}")
+
+
+# --- members and settings -----------------------------------------------------------------------
+
+
+@main.group()
+def member() -> None:
+    """Member institutions of the consortium and their node keys."""
+
+
+@member.command("add")
+@click.option("--institution", required=True, help="The member institution's name.")
+@click.option("--vkey", required=True, help="Its node's vkey (from its GET /api/v1/node).")
+@as_option
+@data_dir_option
+@pass_ctx
+def member_add(ctx: Context, institution: str, vkey: str, as_user: str | None) -> None:
+    """Add a member institution (admin). Check its vkey with it out of band first."""
+    with opened(ctx) as node:
+        event = members.add_member(
+            node.ledger, acting(node, as_user), {"institution": institution, "vkey": vkey}
+        )
+    _recorded(f"Added member {institution} ({event.body['origin']})", event.index)
+
+
+@member.command("list")
+@data_dir_option
+@pass_ctx
+def member_list(ctx: Context) -> None:
+    with opened(ctx) as node:
+        for m in members.list_members(node.engine):
+            click.echo(f"{m.origin}  {m.institution}{'  (this node)' if m.is_self else ''}")
+
+
+@main.command("settings")
+@click.option(
+    "--director-approval/--no-director-approval",
+    default=None,
+    help="Whether a director must co-approve each dataset version before it is published.",
+)
+@as_option
+@data_dir_option
+@pass_ctx
+def settings_cmd(ctx: Context, director_approval: bool | None, as_user: str | None) -> None:
+    """Show the institution's settings, or change them (admin)."""
+    with opened(ctx) as node:
+        if director_approval is not None:
+            event = settings.change_settings(
+                node.ledger,
+                acting(node, as_user),
+                {"director_approval_required": director_approval},
+            )
+            _recorded("Settings changed", event.index)
+        with node.engine.connect() as conn:
+            _dump(settings.current_settings(conn))
+
+
+# --- datasets -------------------------------------------------------------------------------------
+
+
+@main.group()
+def dataset() -> None:
+    """Register and maintain datasets (metadata only)."""
+
+
+@dataset.command("register")
+@click.argument("metadata_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_register(ctx: Context, metadata_file: Path, as_user: str | None) -> None:
+    """Register a dataset from a JSON metadata file (steward)."""
+    payload = read_json(metadata_file)
+    with opened(ctx) as node:
+        who = acting(node, as_user)
+        event = datasets.register_dataset(node.ledger, who, payload)
+        row = datasets.get_dataset(node.engine, who, event.body["dataset"])
+    _recorded(f"Registered {event.body['dataset']}: {row['status']}", event.index)
+    click.echo(event.body["dataset"])
+
+
+@dataset.command("revise")
+@click.argument("dataset_id")
+@click.argument("metadata_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_revise(ctx: Context, dataset_id: str, metadata_file: Path, as_user: str | None) -> None:
+    """Register a new version from a JSON metadata file (steward)."""
+    payload = read_json(metadata_file)
+    with opened(ctx) as node:
+        event = datasets.revise_dataset(node.ledger, acting(node, as_user), dataset_id, payload)
+    _recorded(f"Registered version {event.body['version']} of {dataset_id}", event.index)
+
+
+@dataset.command("approve")
+@click.argument("dataset_id")
+@click.option("--version", type=click.IntRange(min=1), required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_approve(ctx: Context, dataset_id: str, version: int, as_user: str | None) -> None:
+    """Co-approve a version for publication (director)."""
+    with opened(ctx) as node:
+        event = datasets.approve_dataset(
+            node.ledger, acting(node, as_user), dataset_id, {"version": version}
+        )
+    _recorded(f"Approved version {version} of {dataset_id}", event.index)
+
+
+@dataset.command("withdraw")
+@click.argument("dataset_id")
+@click.option("--reason", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_withdraw(ctx: Context, dataset_id: str, reason: str, as_user: str | None) -> None:
+    """Withdraw a dataset (steward)."""
+    with opened(ctx) as node:
+        event = datasets.withdraw_dataset(
+            node.ledger, acting(node, as_user), dataset_id, {"reason": reason}
+        )
+    _recorded(f"Withdrew {dataset_id}", event.index)
+
+
+@dataset.command("attach-profile")
+@click.argument("dataset_id")
+@click.argument("summary_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--version", type=click.IntRange(min=1), help="Default: the latest version.")
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_attach_profile(
+    ctx: Context, dataset_id: str, summary_file: Path, version: int | None, as_user: str | None
+) -> None:
+    """Attach a `consortium profile --output` summary as a signed quality attestation."""
+    payload: dict[str, Any] = {"profile": read_json(summary_file)}
+    if version is not None:
+        payload["version"] = version
+    with opened(ctx) as node:
+        event = datasets.attach_profile(node.ledger, acting(node, as_user), dataset_id, payload)
+    _recorded(f"Attached the profile to {dataset_id} version {event.body['version']}", event.index)
+
+
+@dataset.command("list")
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_list(ctx: Context, as_user: str | None) -> None:
+    """Datasets, as the acting person may see them."""
+    with opened(ctx) as node:
+        for d in datasets.list_datasets(node.engine, acting(node, as_user)):
+            title = d.get("metadata", {}).get("title", "(metadata withheld)")
+            click.echo(f"{d['id']}  v{d['version']}  {d['status']}  {d['sensitivity']}  {title}")
+
+
+@dataset.command("show")
+@click.argument("dataset_id")
+@click.option("--version", type=click.IntRange(min=1))
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_show(ctx: Context, dataset_id: str, version: int | None, as_user: str | None) -> None:
+    """One dataset as JSON."""
+    with opened(ctx) as node:
+        _dump(datasets.get_dataset(node.engine, acting(node, as_user), dataset_id, version))
+
+
+# --- rebuild --------------------------------------------------------------------------------------
+
+
+@main.command("rebuild")
+@data_dir_option
+@pass_ctx
+def rebuild_cmd(ctx: Context) -> None:
+    """Recreate every projection (people, datasets, contracts…) from the ledger alone."""
+    with opened(ctx) as node, progress_bar("rebuilding", node.ledger.size()) as advance:
+        folded = rebuild(node.ledger, advance)
+    err.print(f"Rebuilt every projection from {folded} ledger entries.")

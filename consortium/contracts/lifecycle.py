@@ -1,0 +1,561 @@
+"""A sharing contract's life: draft → proposed → signed by every party → active → expired,
+terminated, or superseded by an amendment.
+
+The contract document (see `consortium.contracts.document`) is what every party signs. The
+node fills in what it knows better than the steward: the contract's id and version, each
+party's institution name and public key from the member registry, and each local dataset's
+published version. Once proposed, the document is frozen; each signature is checked against
+the party's key before it is recorded, and the last one makes the contract active. An
+amendment is the next version of the same contract: when it becomes active, the version it
+amends is superseded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    insert,
+    select,
+    update,
+)
+from sqlmodel import Field, SQLModel
+
+from consortium.auth.roles import STEWARD, Actor
+from consortium.contracts.document import ContractDocumentError, check_document, normalise
+from consortium.contracts.signing import check_signature, document_digest, sign_document
+from consortium.contracts.templates import TemplateError, load_template, merge, missing_fields
+from consortium.crypto.keys import NodeKey
+from consortium.errors import Conflict, Invalid, NotFound
+from consortium.events import Event, projection_table, projects, record
+from consortium.ledger.log import Ledger
+from consortium.registry.datasets import DATASET, WITHDRAWN
+from consortium.registry.members import MEMBER, self_member
+
+DRAFT = "draft"
+PROPOSED = "proposed"
+ACTIVE = "active"
+EXPIRED = "expired"
+TERMINATED = "terminated"
+SUPERSEDED = "superseded"
+STATUSES = (DRAFT, PROPOSED, ACTIVE, EXPIRED, TERMINATED, SUPERSEDED)
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+# What the node fills in; a steward's values for these are ignored.
+_NODE_FIELDS = ("type", "id", "version", "amends", "template")
+
+
+class Contract(SQLModel, table=True):
+    __tablename__ = "contract"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    title: str = Field(sa_column=Column(String(300), nullable=False))
+    template: str = Field(sa_column=Column(String(100), nullable=False))
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    digest: str | None = Field(sa_column=Column(String(44), nullable=True))
+    term_end: str = Field(sa_column=Column(String(10), nullable=False))
+    drafted_by: str = Field(sa_column=Column(String(128), nullable=False))
+    drafted_at: str = Field(sa_column=Column(String(32), nullable=False))
+    changed_at: str = Field(sa_column=Column(String(32), nullable=False))
+    end_reason: str | None = Field(sa_column=Column(String(2000), nullable=True))
+
+
+class ContractSignature(SQLModel, table=True):
+    __tablename__ = "contract_signature"
+
+    contract_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    party: str = Field(sa_column=Column(String(255), primary_key=True))
+    signature: str = Field(sa_column=Column(String(88), nullable=False))
+    recorded_by: str = Field(sa_column=Column(String(128), nullable=False))
+    recorded_at: str = Field(sa_column=Column(String(32), nullable=False))
+    entry_index: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+CONTRACT = projection_table(Contract.__table__)
+SIGNATURE = projection_table(ContractSignature.__table__)
+
+
+class PartyRefSchema(Schema):
+    origin = fields.String(required=True, metadata={"example": "consortium.example/ngi"})
+    role = fields.String(
+        required=True, validate=validate.OneOf(("provider", "recipient", "member"))
+    )
+
+
+class DatasetRefSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "Default: published version."}
+    )
+    provider = fields.String(metadata={"description": "Origin of the providing party."})
+
+
+class DraftSchema(Schema):
+    template = fields.String(required=True, metadata={"example": "non-commercial-health-research"})
+    title = fields.String(validate=validate.Length(min=1, max=300))
+    parties = fields.List(fields.Nested(PartyRefSchema), validate=validate.Length(min=1))
+    datasets = fields.List(fields.Nested(DatasetRefSchema), validate=validate.Length(min=1))
+    terms = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={
+            "description": "Any other contract fields (term, purposes, modifiers, "
+            "obligations, compensation, benefit_split…), over the template's defaults."
+        },
+    )
+
+
+class AmendSchema(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=300))
+    parties = fields.List(fields.Nested(PartyRefSchema), validate=validate.Length(min=1))
+    datasets = fields.List(fields.Nested(DatasetRefSchema), validate=validate.Length(min=1))
+    terms = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class SignatureSchema(Schema):
+    party = fields.String(required=True, metadata={"description": "The signing party's origin."})
+    signature = fields.String(
+        required=True, metadata={"description": "Base64 Ed25519 signature of the document."}
+    )
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _row(conn: Connection, contract_id: str, version: int | None = None) -> Any:
+    query = select(CONTRACT).where(CONTRACT.c.id == contract_id)
+    if version is not None:
+        query = query.where(CONTRACT.c.version == version)
+    row = conn.execute(query.order_by(CONTRACT.c.version.desc()).limit(1)).first()
+    if row is None:
+        what = f"version {version} of contract" if version else "contract"
+        raise NotFound(f"no {what} {contract_id!r}")
+    return row
+
+
+def _view(conn: Connection, row: Any) -> dict[str, Any]:
+    signatures = conn.execute(
+        select(SIGNATURE)
+        .where(SIGNATURE.c.contract_id == row.id, SIGNATURE.c.version == row.version)
+        .order_by(SIGNATURE.c.entry_index)
+    ).all()
+    signed = {s.party for s in signatures}
+    return {
+        "id": row.id,
+        "version": row.version,
+        "status": row.status,
+        "title": row.title,
+        "template": row.template,
+        "digest": row.digest,
+        "drafted_by": row.drafted_by,
+        "drafted_at": row.drafted_at,
+        "changed_at": row.changed_at,
+        "end_reason": row.end_reason,
+        "document": row.document,
+        "signatures": [
+            {
+                "party": s.party,
+                "signature": s.signature,
+                "recorded_by": s.recorded_by,
+                "recorded_at": s.recorded_at,
+            }
+            for s in signatures
+        ],
+        "awaiting": [p["origin"] for p in row.document["parties"] if p["origin"] not in signed],
+    }
+
+
+def get_contract(engine: Engine, contract_id: str, version: int | None = None) -> dict:
+    with engine.connect() as conn:
+        return _view(conn, _row(conn, contract_id, version))
+
+
+def list_contracts(engine: Engine, status: str | None = None) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        query = select(CONTRACT).order_by(CONTRACT.c.drafted_at, CONTRACT.c.id, CONTRACT.c.version)
+        if status:
+            query = query.where(CONTRACT.c.status == status)
+        return [_view(conn, r) for r in conn.execute(query)]
+
+
+# --- building the document -------------------------------------------------------------------
+
+
+def _parties(conn: Connection, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    parties = []
+    errors: dict[str, list[str]] = {}
+    for i, ref in enumerate(refs):
+        member = conn.execute(select(MEMBER).where(MEMBER.c.origin == ref["origin"])).first()
+        if member is None:
+            errors[f"parties.{i}.origin"] = [f"no member institution {ref['origin']!r}"]
+            continue
+        parties.append(
+            {
+                "institution": member.institution,
+                "origin": member.origin,
+                "public_key": member.public_key,
+                "role": ref["role"],
+            }
+        )
+    if errors:
+        raise Invalid("unknown parties", errors)
+    return parties
+
+
+def _datasets(conn: Connection, refs: list[dict[str, Any]], own: str) -> list[dict[str, Any]]:
+    out = []
+    errors: dict[str, list[str]] = {}
+    for i, ref in enumerate(refs):
+        provider = ref.get("provider", own)
+        if provider != own:
+            if "version" not in ref:
+                errors[f"datasets.{i}.version"] = ["required for another institution's dataset"]
+                continue
+            out.append({"id": ref["id"], "version": ref["version"], "provider": provider})
+            continue
+        row = conn.execute(select(DATASET).where(DATASET.c.id == ref["id"])).first()
+        if row is None or row.status == WITHDRAWN:
+            errors[f"datasets.{i}.id"] = [f"no dataset {ref['id']!r} available on this node"]
+            continue
+        version = ref.get("version", row.published_version)
+        if version is None or not 1 <= version <= (row.published_version or 0):
+            errors[f"datasets.{i}.version"] = ["not a published version of this dataset"]
+            continue
+        out.append({"id": ref["id"], "version": version, "provider": own})
+    if errors:
+        raise Invalid("unusable datasets", errors)
+    return out
+
+
+def _checked(document: dict[str, Any]) -> dict[str, Any]:
+    try:
+        check_document(document)
+    except ContractDocumentError as exc:
+        raise Invalid("the contract is not valid", exc.errors) from exc
+    return document
+
+
+def _compose(
+    conn: Connection, base: dict[str, Any], data: dict[str, Any], identity: dict[str, Any]
+) -> dict[str, Any]:
+    """The steward's values over ``base``, then the node's own fields, then validation."""
+    own = self_member(conn).origin
+    document = merge(base, {k: v for k, v in data["terms"].items() if k not in _NODE_FIELDS})
+    if "title" in data:
+        document["title"] = data["title"]
+    if "parties" in data:
+        document["parties"] = _parties(conn, data["parties"])
+    if "datasets" in data:
+        document["datasets"] = _datasets(conn, data["datasets"], own)
+    document.update(identity)
+    return _checked(normalise(document))
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def draft_contract(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Event:
+    """Start a contract from a template, filled in with the steward's values."""
+    actor.require(STEWARD)
+    data = DraftSchema().load(payload)
+    try:
+        template = load_template(data["template"])
+    except TemplateError as exc:
+        raise Invalid("unknown template", {"template": [str(exc)]}) from exc
+    values = {
+        **data["terms"],
+        **{k: data[k] for k in ("title", "parties", "datasets") if k in data},
+    }
+    missing = missing_fields(template, values)
+    if missing:
+        raise Invalid(
+            "the template needs more values", {m: ["required by this template"] for m in missing}
+        )
+    with ledger.transaction() as tx:
+        contract_id = "ctr-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        base = template.fill({})
+        identity = {"id": contract_id, "version": 1, "amends": None, "template": template.name}
+        document = _compose(tx.conn, base, data, identity)
+        return record(
+            tx,
+            "contract.drafted",
+            actor.name,
+            {"contract": contract_id, "version": 1, "document": document},
+        )
+
+
+def revise_draft(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:
+    actor.require(STEWARD)
+    data = AmendSchema().load(payload)
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, contract_id)
+        if row.status != DRAFT:
+            raise Conflict(f"contract {contract_id!r} is {row.status}; only drafts change")
+        identity = {k: row.document[k] for k in _NODE_FIELDS}
+        document = _compose(tx.conn, row.document, data, identity)
+        return record(
+            tx,
+            "contract.revised",
+            actor.name,
+            {"contract": contract_id, "version": row.version, "document": document},
+        )
+
+
+def propose_contract(ledger: Ledger, actor: Actor, contract_id: str) -> Event:
+    """Freeze the draft: from now on the parties sign exactly these bytes."""
+    actor.require(STEWARD)
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, contract_id)
+        if row.status != DRAFT:
+            raise Conflict(f"contract {contract_id!r} is {row.status}, not a draft")
+        _checked(row.document)
+        return record(
+            tx,
+            "contract.proposed",
+            actor.name,
+            {
+                "contract": contract_id,
+                "version": row.version,
+                "digest": document_digest(row.document),
+            },
+        )
+
+
+def _signature_event(tx: Any, actor: Actor, row: Any, party: str, signature: str) -> Event:
+    if row.status != PROPOSED:
+        raise Conflict(f"contract {row.id!r} is {row.status}; only proposed contracts are signed")
+    parties = {p["origin"]: p for p in row.document["parties"]}
+    if party not in parties:
+        raise Invalid("not a party", {"party": [f"{party!r} is not a party to this contract"]})
+    already = tx.conn.execute(
+        select(SIGNATURE.c.party).where(
+            SIGNATURE.c.contract_id == row.id,
+            SIGNATURE.c.version == row.version,
+            SIGNATURE.c.party == party,
+        )
+    ).first()
+    if already is not None:
+        raise Conflict(f"{party!r} has signed this contract already")
+    check_signature(parties[party]["public_key"], row.document, signature)
+    return record(
+        tx,
+        "contract.signed",
+        actor.name,
+        {
+            "contract": row.id,
+            "version": row.version,
+            "digest": row.digest,
+            "party": party,
+            "signature": signature,
+        },
+    )
+
+
+def sign_contract(ledger: Ledger, key: NodeKey, actor: Actor, contract_id: str) -> Event:
+    """This node's institution signs, on its steward's instruction."""
+    actor.require(STEWARD)
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, contract_id)
+        own = self_member(tx.conn).origin
+        signature = sign_document(key, row.document)
+        return _signature_event(tx, actor, row, own, signature)
+
+
+def add_signature(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:
+    """Record another party's signature, made on its own node (`countersign`)."""
+    actor.require(STEWARD)
+    data = SignatureSchema().load(payload)
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, contract_id)
+        return _signature_event(tx, actor, row, data["party"], data["signature"])
+
+
+def countersign(ledger: Ledger, key: NodeKey, actor: Actor, document: dict[str, Any]) -> str:
+    """Sign another institution's proposed contract as a party, and keep a record of it.
+
+    The proposing node records the returned signature with `add_signature`.
+    """
+    actor.require(STEWARD)
+    document = _checked(document)
+    with ledger.transaction() as tx:
+        own = self_member(tx.conn)
+        mine = [p for p in document["parties"] if p["origin"] == own.origin]
+        if not mine or mine[0]["public_key"] != own.public_key:
+            raise Invalid(
+                "not a party",
+                {"parties": ["this institution (with this node's key) is not a party"]},
+            )
+        signature = sign_document(key, document)
+        record(
+            tx,
+            "contract.countersigned",
+            actor.name,
+            {
+                "contract": document["id"],
+                "version": document["version"],
+                "digest": document_digest(document),
+                "signature": signature,
+            },
+        )
+        return signature
+
+
+def terminate_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:
+    actor.require(STEWARD)
+    reason = ReasonSchema().load(payload)["reason"]
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, contract_id)
+        if row.status not in (PROPOSED, ACTIVE):
+            raise Conflict(f"contract {contract_id!r} is {row.status}; it cannot be terminated")
+        return record(
+            tx,
+            "contract.terminated",
+            actor.name,
+            {"contract": contract_id, "version": row.version, "reason": reason},
+        )
+
+
+def amend_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:
+    """Draft the next version of an active contract; it supersedes the old one once signed."""
+    actor.require(STEWARD)
+    data = AmendSchema().load(payload)
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, contract_id)
+        if row.status != ACTIVE:
+            raise Conflict(f"contract {contract_id!r} is {row.status}; only active ones amend")
+        version = row.version + 1
+        identity = {
+            "id": contract_id,
+            "version": version,
+            "amends": {"id": contract_id, "version": row.version},
+            "template": row.template,
+        }
+        document = _compose(tx.conn, row.document, data, identity)
+        return record(
+            tx,
+            "contract.drafted",
+            actor.name,
+            {"contract": contract_id, "version": version, "document": document},
+        )
+
+
+def expire_contracts(ledger: Ledger, actor: Actor, today: date | None = None) -> list[Event]:
+    """Expire every active contract whose term ended before ``today`` (the scheduled job)."""
+    today = today or datetime.now(UTC).date()
+    done = []
+    with ledger.transaction() as tx:
+        due = tx.conn.execute(
+            select(CONTRACT.c.id, CONTRACT.c.version).where(
+                CONTRACT.c.status == ACTIVE, CONTRACT.c.term_end < today.isoformat()
+            )
+        ).all()
+        for contract_id, version in due:
+            done.append(
+                record(
+                    tx,
+                    "contract.expired",
+                    actor.name,
+                    {"contract": contract_id, "version": version, "on": today.isoformat()},
+                )
+            )
+    return done
+
+
+# --- projectors ------------------------------------------------------------------------------
+
+
+def _set_status(conn: Connection, event: Event, status: str, **extra: Any) -> None:
+    b = event.body
+    conn.execute(
+        update(CONTRACT)
+        .where(CONTRACT.c.id == b["contract"], CONTRACT.c.version == b["version"])
+        .values(status=status, changed_at=event.time, **extra)
+    )
+
+
+@projects("contract.drafted")
+def _drafted(conn: Connection, event: Event) -> None:
+    doc = event.body["document"]
+    conn.execute(
+        insert(CONTRACT).values(
+            id=doc["id"],
+            version=doc["version"],
+            status=DRAFT,
+            title=doc["title"],
+            template=doc["template"],
+            document=doc,
+            term_end=doc["term"]["end"],
+            drafted_by=event.actor,
+            drafted_at=event.time,
+            changed_at=event.time,
+        )
+    )
+
+
+@projects("contract.revised")
+def _revised(conn: Connection, event: Event) -> None:
+    doc = event.body["document"]
+    _set_status(conn, event, DRAFT, document=doc, title=doc["title"], term_end=doc["term"]["end"])
+
+
+@projects("contract.proposed")
+def _proposed(conn: Connection, event: Event) -> None:
+    _set_status(conn, event, PROPOSED, digest=event.body["digest"])
+
+
+@projects("contract.signed")
+def _signed(conn: Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        insert(SIGNATURE).values(
+            contract_id=b["contract"],
+            version=b["version"],
+            party=b["party"],
+            signature=b["signature"],
+            recorded_by=event.actor,
+            recorded_at=event.time,
+            entry_index=event.index,
+        )
+    )
+    row = _row(conn, b["contract"], b["version"])
+    signed = set(
+        conn.execute(
+            select(SIGNATURE.c.party).where(
+                SIGNATURE.c.contract_id == row.id, SIGNATURE.c.version == row.version
+            )
+        ).scalars()
+    )
+    if signed >= {p["origin"] for p in row.document["parties"]}:
+        _set_status(conn, event, ACTIVE)
+        amends = row.document.get("amends")
+        if amends:
+            conn.execute(
+                update(CONTRACT)
+                .where(CONTRACT.c.id == amends["id"], CONTRACT.c.version == amends["version"])
+                .values(status=SUPERSEDED, changed_at=event.time)
+            )
+
+
+@projects("contract.terminated")
+def _terminated(conn: Connection, event: Event) -> None:
+    _set_status(conn, event, TERMINATED, end_reason=event.body["reason"])
+
+
+@projects("contract.expired")
+def _expired(conn: Connection, event: Event) -> None:
+    _set_status(conn, event, EXPIRED, end_reason=f"term ended; expired on {event.body['on']}")

@@ -1,0 +1,76 @@
+"""Commands become ledger entries; entries fold into projections.
+
+This is the one place where the domain meets the log. A command validates its input and
+checks its rules against the projections, then calls `record` inside a ledger transaction:
+the entry is appended and folded into the projection tables on the same database
+connection, so both commit together or not at all. Projections are a cache of the ledger:
+`consortium.projections.rebuild` drops them and folds every entry again, and must arrive at
+exactly the same state. A projector therefore reads nothing but the event and the
+projections (never the clock, never node-local tables other than sealed documents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from consortium.crypto.canonical import parse
+from consortium.ledger.log import LedgerTransaction
+
+
+@dataclass(frozen=True)
+class Event:
+    """A ledger entry as projectors see it."""
+
+    index: int
+    time: str
+    kind: str
+    actor: str
+    body: dict[str, Any]
+
+
+Projector = Callable[[Connection, Event], None]
+
+_PROJECTORS: dict[str, Projector] = {}
+# Projection tables in creation order; rebuild clears them in reverse.
+PROJECTION_TABLES: list[Table] = []
+
+
+def projects(kind: str) -> Callable[[Projector], Projector]:
+    """Register the function that folds entries of ``kind`` into the projections."""
+
+    def register(fn: Projector) -> Projector:
+        if kind in _PROJECTORS:
+            raise RuntimeError(f"two projectors for {kind!r}")
+        _PROJECTORS[kind] = fn
+        return fn
+
+    return register
+
+
+def projection_table(table: Table) -> Table:
+    """Mark ``table`` as a projection: rebuilt from the ledger, never written otherwise."""
+    PROJECTION_TABLES.append(table)
+    return table
+
+
+def apply(conn: Connection, event: Event) -> None:
+    projector = _PROJECTORS.get(event.kind)
+    if projector is not None:
+        projector(conn, event)
+
+
+def event_from_entry(index: int, data: bytes) -> Event:
+    entry = parse(data)
+    return Event(index, entry["time"], entry["kind"], entry["actor"], entry["body"])
+
+
+def record(tx: LedgerTransaction, kind: str, actor: str, body: dict[str, Any]) -> Event:
+    """Append an entry and fold it into the projections, in the caller's transaction."""
+    done = tx.append(kind, actor, body)
+    event = event_from_entry(done.index, done.data)
+    apply(tx.conn, event)
+    return event

@@ -1,0 +1,1 @@
+"""The registry: member institutions, the node's settings, and datasets."""

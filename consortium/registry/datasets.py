@@ -1,0 +1,459 @@
+"""Datasets: register, revise (a new version; old versions stay), approve, withdraw, profile.
+
+Each command is one ledger entry. Only public metadata is written on the ledger in clear;
+for every other tier the entry carries a sealed digest (see `consortium.registry.sealed`) and
+the node shows the metadata to the roles the tier allows (`can_see`).
+
+Publishing needs a department director's co-approval when the institution's settings say
+so; the approver must not be the steward who registered that version (four eyes).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    insert,
+    select,
+    update,
+)
+from sqlmodel import Field, SQLModel
+
+from consortium.attestations import _unportable_number
+from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD, Actor
+from consortium.errors import Conflict, Forbidden, Invalid, NotFound
+from consortium.events import Event, projection_table, projects, record
+from consortium.ledger.log import Ledger
+from consortium.registry.members import self_member
+from consortium.registry.metadata import (
+    CONSORTIUM,
+    HIGHLY_SENSITIVE,
+    PUBLIC,
+    RESTRICTED,
+    DatasetMetadataSchema,
+)
+from consortium.registry.sealed import seal, unseal
+from consortium.registry.settings import current_settings
+
+AWAITING = "awaiting-approval"
+PUBLISHED = "published"
+WITHDRAWN = "withdrawn"
+STATUSES = (AWAITING, PUBLISHED, WITHDRAWN)
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+# Who may read a dataset's metadata, by tier. Anonymous readers see public metadata only.
+READERS: dict[str, frozenset[str] | None] = {
+    PUBLIC: None,  # everyone
+    CONSORTIUM: frozenset({ADMIN, STEWARD, DIRECTOR, RESEARCHER, "lead", AUDITOR}),
+    RESTRICTED: frozenset({ADMIN, STEWARD, DIRECTOR, RESEARCHER, AUDITOR}),
+    HIGHLY_SENSITIVE: frozenset({ADMIN, STEWARD, DIRECTOR, AUDITOR}),
+}
+# Versions not yet approved are the institution's internal business.
+GOVERNORS = frozenset({ADMIN, STEWARD, DIRECTOR, AUDITOR})
+
+
+class Dataset(SQLModel, table=True):
+    __tablename__ = "dataset"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    status: str = Field(sa_column=Column(String(32), nullable=False))
+    sensitivity: str = Field(sa_column=Column(String(32), nullable=False))
+    title: str = Field(sa_column=Column(String(300), nullable=False))
+    publisher: str = Field(sa_column=Column(String(255), nullable=False))
+    latest_version: int = Field(sa_column=Column(Integer, nullable=False))
+    published_version: int | None = Field(sa_column=Column(Integer, nullable=True))
+    registered_at: str = Field(sa_column=Column(String(32), nullable=False))
+    changed_at: str = Field(sa_column=Column(String(32), nullable=False))
+    withdrawn_reason: str | None = Field(sa_column=Column(String(2000), nullable=True))
+
+
+class DatasetVersion(SQLModel, table=True):
+    __tablename__ = "dataset_version"
+
+    dataset_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    metadata_: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))
+    sealed: str | None = Field(sa_column=Column(String(44), nullable=True))
+    approval_required: bool = Field(sa_column=Column(Boolean, nullable=False))
+    registered_by: str = Field(sa_column=Column(String(128), nullable=False))
+    registered_at: str = Field(sa_column=Column(String(32), nullable=False))
+    entry_index: int = Field(sa_column=Column(Integer, nullable=False))
+    approved_by: str | None = Field(sa_column=Column(String(128), nullable=True))
+    approved_at: str | None = Field(sa_column=Column(String(32), nullable=True))
+
+
+class DatasetProfile(SQLModel, table=True):
+    __tablename__ = "dataset_profile"
+
+    entry_index: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    dataset_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    summary: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    sealed: str | None = Field(sa_column=Column(String(44), nullable=True))
+    attested_by: str = Field(sa_column=Column(String(128), nullable=False))
+    attested_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+DATASET = projection_table(Dataset.__table__)
+VERSION = projection_table(DatasetVersion.__table__)
+PROFILE = projection_table(DatasetProfile.__table__)
+
+
+class WithdrawSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ApproveSchema(Schema):
+    version = fields.Integer(
+        required=True, validate=validate.Range(min=1), metadata={"description": "The version."}
+    )
+
+
+class ProfileSummarySchema(Schema):
+    """The summary `consortium profile` writes; never the data. Extra facts are kept."""
+
+    class Meta:
+        unknown = "include"
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    records = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53 - 1))
+    bytes = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53 - 1))
+    columns = fields.List(fields.Dict(), load_default=list)
+    identifier_findings = fields.List(fields.Dict(), load_default=list)
+    direct_identifiers_found = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _plain(self, data: dict[str, Any], **_: Any) -> None:
+        if _unportable_number(data):
+            raise ValidationError("the summary may hold only whole numbers; write others as text")
+
+
+class AttachProfileSchema(Schema):
+    version = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "Default: the latest."}
+    )
+    profile = fields.Nested(ProfileSummarySchema, required=True)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def can_see(actor: Actor | None, sensitivity: str) -> bool:
+    readers = READERS[sensitivity]
+    if readers is None:
+        return True
+    return actor is not None and actor.has(*readers)
+
+
+def _dataset_row(conn: Connection, dataset_id: str) -> Any:
+    row = conn.execute(select(DATASET).where(DATASET.c.id == dataset_id)).first()
+    if row is None:
+        raise NotFound(f"no dataset {dataset_id!r}")
+    return row
+
+
+def _visible(actor: Actor | None, row: Any) -> bool:
+    """Whether ``actor`` may know the dataset exists at all."""
+    if row.published_version is None and not (actor is not None and actor.has(*GOVERNORS)):
+        return False
+    return actor is not None or row.sensitivity == PUBLIC
+
+
+def _view(conn: Connection, actor: Actor | None, row: Any, version: int | None = None) -> dict:
+    shown = version or row.published_version or row.latest_version
+    if actor is None or not actor.has(*GOVERNORS):
+        shown = version or row.published_version
+    view: dict[str, Any] = {
+        "id": row.id,
+        "status": row.status,
+        "sensitivity": row.sensitivity,
+        "publisher": row.publisher,
+        "latest_version": row.latest_version,
+        "published_version": row.published_version,
+        "version": shown,
+        "registered_at": row.registered_at,
+        "changed_at": row.changed_at,
+    }
+    if row.status == WITHDRAWN:
+        view["withdrawn_reason"] = row.withdrawn_reason
+    ver = conn.execute(
+        select(VERSION).where(VERSION.c.dataset_id == row.id, VERSION.c.version == shown)
+    ).first()
+    if ver is None:
+        raise NotFound(f"dataset {row.id!r} has no version {shown}")
+    if can_see(actor, row.sensitivity):
+        view["metadata"] = ver.metadata
+        view["approved_by"] = ver.approved_by
+        view["approved_at"] = ver.approved_at
+        profiles = conn.execute(
+            select(PROFILE)
+            .where(PROFILE.c.dataset_id == row.id, PROFILE.c.version == shown)
+            .order_by(PROFILE.c.entry_index)
+        ).all()
+        view["profiles"] = [
+            {"entry": p.entry_index, "by": p.attested_by, "at": p.attested_at, **p.summary}
+            for p in profiles
+        ]
+    else:
+        view["metadata_withheld"] = True
+    if ver.sealed:
+        view["sealed_digest"] = ver.sealed
+    return view
+
+
+def list_datasets(engine: Engine, actor: Actor | None, status: str | None = None) -> list[dict]:
+    with engine.connect() as conn:
+        query = select(DATASET).order_by(DATASET.c.registered_at, DATASET.c.id)
+        if status:
+            query = query.where(DATASET.c.status == status)
+        return [_view(conn, actor, r) for r in conn.execute(query) if _visible(actor, r)]
+
+
+def get_dataset(
+    engine: Engine, actor: Actor | None, dataset_id: str, version: int | None = None
+) -> dict:
+    with engine.connect() as conn:
+        row = _dataset_row(conn, dataset_id)
+        if not _visible(actor, row):
+            raise NotFound(f"no dataset {dataset_id!r}")
+        if version is not None:
+            allowed = row.latest_version if actor and actor.has(*GOVERNORS) else None
+            allowed = allowed or row.published_version or 0
+            if not 1 <= version <= allowed:
+                raise NotFound(f"dataset {dataset_id!r} has no version {version}")
+        return _view(conn, actor, row, version)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _load_metadata(payload: dict[str, Any]) -> dict[str, Any]:
+    return DatasetMetadataSchema().load(payload)
+
+
+def _check_sources(conn: Connection, metadata: dict[str, Any], own_id: str | None) -> None:
+    errors: dict[int, list[str]] = {}
+    for i, source in enumerate(metadata["derived_from"]):
+        row = conn.execute(select(DATASET).where(DATASET.c.id == source["dataset"])).first()
+        if source["dataset"] == own_id:
+            errors[i] = ["a dataset cannot be derived from itself"]
+        elif row is None:
+            errors[i] = [f"no dataset {source['dataset']!r} on this node"]
+        elif source.get("version", 1) > row.latest_version:
+            errors[i] = [f"dataset {source['dataset']!r} has no version {source['version']}"]
+    if errors:
+        raise Invalid("unknown source datasets", {"derived_from": errors})  # type: ignore[dict-item]
+
+
+def _version_body(
+    conn: Connection, dataset_id: str, version: int, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataset": dataset_id,
+        "version": version,
+        "sensitivity": metadata["sensitivity"],
+        "approval_required": bool(current_settings(conn)["director_approval_required"]),
+    }
+    if metadata["sensitivity"] == PUBLIC:
+        body["metadata"] = metadata
+    else:
+        body["metadata_sealed"] = seal(conn, metadata)
+    return body
+
+
+def register_dataset(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Event:
+    actor.require(STEWARD)
+    metadata = _load_metadata(payload)
+    with ledger.transaction() as tx:
+        _check_sources(tx.conn, metadata, None)
+        dataset_id = "ds-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        body = _version_body(tx.conn, dataset_id, 1, metadata)
+        body["publisher"] = self_member(tx.conn).origin
+        return record(tx, "dataset.registered", actor.name, body)
+
+
+def revise_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict) -> Event:
+    actor.require(STEWARD)
+    metadata = _load_metadata(payload)
+    with ledger.transaction() as tx:
+        row = _dataset_row(tx.conn, dataset_id)
+        if row.status == WITHDRAWN:
+            raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+        _check_sources(tx.conn, metadata, dataset_id)
+        body = _version_body(tx.conn, dataset_id, row.latest_version + 1, metadata)
+        return record(tx, "dataset.revised", actor.name, body)
+
+
+def approve_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict) -> Event:
+    actor.require(DIRECTOR)
+    version = ApproveSchema().load(payload)["version"]
+    with ledger.transaction() as tx:
+        row = _dataset_row(tx.conn, dataset_id)
+        if row.status == WITHDRAWN:
+            raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+        ver = tx.conn.execute(
+            select(VERSION).where(VERSION.c.dataset_id == dataset_id, VERSION.c.version == version)
+        ).first()
+        if ver is None:
+            raise NotFound(f"dataset {dataset_id!r} has no version {version}")
+        if not ver.approval_required or ver.approved_by is not None:
+            raise Conflict(f"version {version} of {dataset_id!r} is not awaiting approval")
+        if version != row.latest_version:
+            raise Conflict(f"version {version} is superseded by {row.latest_version}")
+        if ver.registered_by == actor.name:
+            raise Forbidden("a version must be approved by someone other than who registered it")
+        return record(
+            tx, "dataset.approved", actor.name, {"dataset": dataset_id, "version": version}
+        )
+
+
+def withdraw_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict) -> Event:
+    actor.require(STEWARD)
+    reason = WithdrawSchema().load(payload)["reason"]
+    with ledger.transaction() as tx:
+        row = _dataset_row(tx.conn, dataset_id)
+        if row.status == WITHDRAWN:
+            raise Conflict(f"dataset {dataset_id!r} is withdrawn already")
+        return record(
+            tx, "dataset.withdrawn", actor.name, {"dataset": dataset_id, "reason": reason}
+        )
+
+
+def attach_profile(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict) -> Event:
+    """Record a profile summary as the institution's signed quality attestation."""
+    actor.require(STEWARD)
+    data = AttachProfileSchema().load(payload)
+    with ledger.transaction() as tx:
+        row = _dataset_row(tx.conn, dataset_id)
+        if row.status == WITHDRAWN:
+            raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+        version = data.get("version", row.latest_version)
+        if version > row.latest_version:
+            raise NotFound(f"dataset {dataset_id!r} has no version {version}")
+        body: dict[str, Any] = {"dataset": dataset_id, "version": version}
+        if row.sensitivity == PUBLIC:
+            body["profile"] = data["profile"]
+        else:
+            body["profile_sealed"] = seal(tx.conn, data["profile"])
+        return record(tx, "dataset.profiled", actor.name, body)
+
+
+# --- projectors ------------------------------------------------------------------------------
+
+
+def _metadata(conn: Connection, body: dict[str, Any], field: str) -> dict[str, Any]:
+    sealed = body.get(f"{field}_sealed")
+    return unseal(conn, sealed) if sealed else body[field]
+
+
+def _insert_version(conn: Connection, event: Event) -> dict[str, Any]:
+    b = event.body
+    metadata = _metadata(conn, b, "metadata")
+    conn.execute(
+        insert(VERSION).values(
+            dataset_id=b["dataset"],
+            version=b["version"],
+            metadata=metadata,
+            sealed=b.get("metadata_sealed"),
+            approval_required=b["approval_required"],
+            registered_by=event.actor,
+            registered_at=event.time,
+            entry_index=event.index,
+        )
+    )
+    return metadata
+
+
+@projects("dataset.registered")
+def _registered(conn: Connection, event: Event) -> None:
+    b = event.body
+    metadata = _insert_version(conn, event)
+    published = None if b["approval_required"] else 1
+    conn.execute(
+        insert(DATASET).values(
+            id=b["dataset"],
+            status=PUBLISHED if published else AWAITING,
+            sensitivity=b["sensitivity"],
+            title=metadata["title"],
+            publisher=b["publisher"],
+            latest_version=1,
+            published_version=published,
+            registered_at=event.time,
+            changed_at=event.time,
+        )
+    )
+
+
+@projects("dataset.revised")
+def _revised(conn: Connection, event: Event) -> None:
+    b = event.body
+    metadata = _insert_version(conn, event)
+    values: dict[str, Any] = {"latest_version": b["version"], "changed_at": event.time}
+    if not b["approval_required"]:
+        values.update(
+            published_version=b["version"],
+            status=PUBLISHED,
+            sensitivity=b["sensitivity"],
+            title=metadata["title"],
+        )
+    conn.execute(update(DATASET).where(DATASET.c.id == b["dataset"]).values(**values))
+
+
+@projects("dataset.approved")
+def _approved(conn: Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        update(VERSION)
+        .where(VERSION.c.dataset_id == b["dataset"], VERSION.c.version == b["version"])
+        .values(approved_by=event.actor, approved_at=event.time)
+    )
+    ver = conn.execute(
+        select(VERSION).where(
+            VERSION.c.dataset_id == b["dataset"], VERSION.c.version == b["version"]
+        )
+    ).one()
+    conn.execute(
+        update(DATASET)
+        .where(DATASET.c.id == b["dataset"])
+        .values(
+            published_version=b["version"],
+            status=PUBLISHED,
+            sensitivity=ver.metadata["sensitivity"],
+            title=ver.metadata["title"],
+            changed_at=event.time,
+        )
+    )
+
+
+@projects("dataset.withdrawn")
+def _withdrawn(conn: Connection, event: Event) -> None:
+    conn.execute(
+        update(DATASET)
+        .where(DATASET.c.id == event.body["dataset"])
+        .values(status=WITHDRAWN, withdrawn_reason=event.body["reason"], changed_at=event.time)
+    )
+
+
+@projects("dataset.profiled")
+def _profiled(conn: Connection, event: Event) -> None:
+    b = event.body
+    conn.execute(
+        insert(PROFILE).values(
+            entry_index=event.index,
+            dataset_id=b["dataset"],
+            version=b["version"],
+            summary=_metadata(conn, b, "profile"),
+            sealed=b.get("profile_sealed"),
+            attested_by=event.actor,
+            attested_at=event.time,
+        )
+    )
