@@ -24,7 +24,9 @@ blp = Blueprint(
 
 
 class RecordedSchema(Schema):
-    index = fields.Integer(metadata={"description": "The entry's index in the ledger."})
+    index = fields.Integer(
+        strict=True, metadata={"description": "The entry's index in the ledger."}
+    )
     leaf_hash = fields.String(metadata={"description": "Base64 RFC 6962 leaf hash of the entry."})
     entry = fields.Nested(EntrySchema)
 

@@ -82,7 +82,7 @@ class Me(MethodView):
         """Who the token acts for, with the roles in effect."""
         with node().engine.connect() as conn:
             row = people.get_person(conn, actor().name)
-        return {**_person(row), "roles": sorted(actor().roles)}
+        return {**_person(row), "roles": [r for r in ROLES if r in actor().roles]}
 
 
 @blp.route("/me/password")

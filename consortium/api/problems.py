@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class ProblemSchema(Schema):
     type = fields.String(metadata={"example": "about:blank"})
     title = fields.String(metadata={"example": "Unprocessable Entity"})
-    status = fields.Integer(metadata={"example": 422})
+    status = fields.Integer(strict=True, metadata={"example": 422})
     detail = fields.String(metadata={"example": "The request has invalid fields."})
     errors = fields.Dict(
         metadata={"description": "Field-level messages, by location and field name."}

@@ -6,7 +6,9 @@ from marshmallow import Schema, fields
 
 
 class EntryRef(Schema):
-    entry = fields.Integer(metadata={"description": "Index of the ledger entry just written."})
+    entry = fields.Integer(
+        strict=True, metadata={"description": "Index of the ledger entry just written."}
+    )
 
 
 class PersonView(EntryRef):
@@ -36,9 +38,9 @@ class DatasetView(EntryRef):
     status = fields.String(metadata={"description": "awaiting-approval, published, withdrawn"})
     sensitivity = fields.String()
     publisher = fields.String(metadata={"description": "Origin of the publishing node."})
-    latest_version = fields.Integer()
-    published_version = fields.Integer(allow_none=True)
-    version = fields.Integer(metadata={"description": "The version shown."})
+    latest_version = fields.Integer(strict=True)
+    published_version = fields.Integer(strict=True, allow_none=True)
+    version = fields.Integer(strict=True, metadata={"description": "The version shown."})
     registered_at = fields.String()
     changed_at = fields.String()
     withdrawn_reason = fields.String()
@@ -62,7 +64,7 @@ class SignatureView(Schema):
 
 class ContractView(EntryRef):
     id = fields.String()
-    version = fields.Integer()
+    version = fields.Integer(strict=True)
     status = fields.String(
         metadata={"description": "draft, proposed, active, expired, terminated, superseded"}
     )
@@ -82,7 +84,7 @@ class ContractView(EntryRef):
 
 
 class RulesView(EntryRef):
-    version = fields.Integer()
+    version = fields.Integer(strict=True)
     digest = fields.String()
     proposed_by = fields.String()
     proposed_at = fields.String()

@@ -96,7 +96,9 @@ class PartyRefSchema(Schema):
 class DatasetRefSchema(Schema):
     id = fields.String(required=True)
     version = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "Default: published version."}
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Default: published version."},
     )
     provider = fields.String(metadata={"description": "Origin of the providing party."})
 

@@ -114,7 +114,10 @@ class WithdrawSchema(Schema):
 
 class ApproveSchema(Schema):
     version = fields.Integer(
-        required=True, validate=validate.Range(min=1), metadata={"description": "The version."}
+        strict=True,
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "The version."},
     )
 
 
@@ -125,8 +128,12 @@ class ProfileSummarySchema(Schema):
         unknown = "include"
 
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
-    records = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53 - 1))
-    bytes = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53 - 1))
+    records = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=0, max=2**53 - 1)
+    )
+    bytes = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=0, max=2**53 - 1)
+    )
     columns = fields.List(fields.Dict(), load_default=list)
     identifier_findings = fields.List(fields.Dict(), load_default=list)
     direct_identifiers_found = fields.Boolean(load_default=False)
@@ -139,7 +146,9 @@ class ProfileSummarySchema(Schema):
 
 class AttachProfileSchema(Schema):
     version = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "Default: the latest."}
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Default: the latest."},
     )
     profile = fields.Nested(ProfileSummarySchema, required=True)
 

@@ -10,7 +10,7 @@ floats have no single spelling.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import (
@@ -111,7 +111,7 @@ class DeidentificationSchema(Strict):
 
 class DuoModifierSchema(Strict):
     code = fields.String(required=True, metadata={"example": "DUO:0000025"})
-    months = fields.Integer(validate=validate.Range(min=1, max=1200))
+    months = fields.Integer(strict=True, validate=validate.Range(min=1, max=1200))
     regions = fields.List(_text(64), validate=validate.Length(min=1))
     until = fields.Date()
 
@@ -175,7 +175,7 @@ def _duo_problem(code: str, kind: str) -> str | None:
 
 class SourceSchema(Strict):
     dataset = fields.String(required=True, metadata={"example": "ds-7q2m4k9x1c"})
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(strict=True, validate=validate.Range(min=1))
     weight = _weight("How much of the derived dataset comes from this source.")
 
 
@@ -192,7 +192,7 @@ class DatasetMetadataSchema(Strict):
         200,
         metadata={"description": "Declared data standard.", "example": "OMOP CDM 5.4"},
     )
-    record_count = fields.Integer(validate=validate.Range(min=0, max=2**53 - 1))
+    record_count = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**53 - 1))
     temporal_coverage = fields.Nested(TemporalSchema)
     location = _text(
         500,
@@ -223,13 +223,14 @@ class DatasetMetadataSchema(Strict):
         if len(names) != len(set(names)):
             raise ValidationError("each source dataset at most once")
 
-    @validates("contributors")
-    def _weights(self, value: list[dict[str, Any]], **_: Any) -> None:
-        try:
-            if value and sum(Decimal(c["weight"]) for c in value) <= 0:
-                raise ValidationError("at least one contributor needs a positive weight")
-        except InvalidOperation as exc:  # the regex admits only decimals; belt and braces
-            raise ValidationError("weights must be decimal numbers") from exc
+    @validates_schema
+    def _weights(self, data: dict[str, Any], **_: Any) -> None:
+        # A schema-level check: it runs only once every contributor parsed cleanly.
+        value = data.get("contributors") or []
+        if value and sum(Decimal(c["weight"]) for c in value) <= 0:
+            raise ValidationError(
+                "at least one contributor needs a positive weight", "contributors"
+            )
 
     @post_load
     def _plain(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

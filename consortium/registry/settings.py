@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import JSON, Column, Connection, String, delete, insert, select
 from sqlmodel import Field, SQLModel
 
@@ -37,6 +37,11 @@ class SettingsSchema(Schema):
             "before it is published."
         }
     )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("give at least one setting to change")
 
 
 def current_settings(conn: Connection) -> dict[str, Any]:

@@ -1,0 +1,198 @@
+"""A realistic registry scenario shared by tests: two institutions, people in every role,
+datasets through their life, a contract signed by both parties and amended, benefit rules."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from consortium.auth.people import add_person, change_roles, deactivate_person
+from consortium.auth.roles import NODE, OPERATOR, Actor
+from consortium.contracts import benefit_rules as rules
+from consortium.contracts import lifecycle
+from consortium.contracts.signing import sign_document
+from consortium.node import Node, init_node
+from consortium.registry import datasets, members, settings
+
+METADATA: dict[str, Any] = {
+    "title": "Type 2 diabetes cohort 2015–2024",
+    "description": "Adults treated for type 2 diabetes at St Example, with HbA1c series.",
+    "keywords": ["diabetes", "HbA1c"],
+    "creators": [{"name": "Dr Wei Zhang", "affiliation": "St Example Hospital"}],
+    "contributors": [
+        {"name": "Dr Wei Zhang", "role": "collection", "weight": "2"},
+        {"name": "Ann Curator", "role": "curation", "weight": "1"},
+    ],
+    "format": "text/csv",
+    "conforms_to": "OMOP CDM 5.4",
+    "record_count": 12000,
+    "temporal_coverage": {"start": "2015-01-01", "end": "2024-12-31"},
+    "location": "Research data warehouse, secure enclave B",
+    "sensitivity": "public-metadata",
+    "consent": {"legal_basis": "consent", "secondary_use_consent": True},
+    "deidentification": {"method": "pseudonymised", "description": "keyed hash of MRN"},
+    "duo": {"permissions": ["HMB"], "modifiers": [{"code": "IRB"}, {"code": "PUB"}]},
+}
+
+
+def metadata(**changes: Any) -> dict[str, Any]:
+    value = copy.deepcopy(METADATA)
+    value.update(changes)
+    return value
+
+
+def actor(node: Node, username: str) -> Actor:
+    from consortium.auth.people import effective_actor
+
+    with node.engine.connect() as conn:
+        who = effective_actor(conn, username, None)
+    assert who is not None
+    return who
+
+
+def staff(node: Node) -> None:
+    for username, roles in {
+        "ada": ["admin"],
+        "sam": ["steward"],
+        "sue": ["steward", "researcher"],
+        "dora": ["director"],
+        "lee": ["lead"],
+    }.items():
+        add_person(
+            node.ledger,
+            OPERATOR,
+            {"username": username, "display_name": username.title(), "roles": roles},
+        )
+
+
+def pair(tmp_path: Path, database_url: str | None = None) -> tuple[Node, Node]:
+    """A hospital (on ``database_url``) and an institute that know each other's keys."""
+    hospital = init_node(tmp_path / "hospital", "St Example Hospital", database_url=database_url)
+    institute = init_node(tmp_path / "institute", "Northern Genomics Institute")
+    members.add_member(
+        hospital.ledger, OPERATOR, {"institution": institute.name, "vkey": institute.vkey}
+    )
+    members.add_member(
+        institute.ledger, OPERATOR, {"institution": hospital.name, "vkey": hospital.vkey}
+    )
+    staff(hospital)
+    staff(institute)
+    return hospital, institute
+
+
+def contract_values(hospital: Node, institute: Node, dataset_id: str) -> dict[str, Any]:
+    return {
+        "template": "non-commercial-health-research",
+        "title": "Diabetes cohort for the institute's HbA1c study",
+        "parties": [
+            {"origin": hospital.origin, "role": "provider"},
+            {"origin": institute.origin, "role": "recipient"},
+        ],
+        "datasets": [{"id": dataset_id}],
+        "terms": {
+            "term": {"start": "2026-01-01", "end": "2027-12-31"},
+            "obligations": {"acknowledgement": "Data: St Example Hospital"},
+            "incidents": {"contact": "dpo@st-example.example"},
+        },
+    }
+
+
+def countersigned(hospital: Node, institute: Node, contract_id: str) -> None:
+    """The institute signs on its node; the hospital records the signature."""
+    document = lifecycle.get_contract(hospital.engine, contract_id)["document"]
+    signature = lifecycle.countersign(
+        institute.ledger, institute.key, actor(institute, "sam"), document
+    )
+    lifecycle.add_signature(
+        hospital.ledger,
+        actor(hospital, "sam"),
+        contract_id,
+        {"party": institute.origin, "signature": signature},
+    )
+
+
+def run(hospital: Node, institute: Node) -> dict[str, str]:
+    """Everything a busy month at the hospital puts on its ledger; returns the ids made."""
+    sam, sue, dora = (actor(hospital, u) for u in ("sam", "sue", "dora"))
+    ada, lee = actor(hospital, "ada"), actor(hospital, "lee")
+    ledger = hospital.ledger
+
+    open_ds = datasets.register_dataset(ledger, sam, metadata()).body["dataset"]
+    settings.change_settings(ledger, ada, {"director_approval_required": True})
+    restricted = datasets.register_dataset(
+        ledger, sam, metadata(title="Rare disease registry", sensitivity="restricted")
+    ).body["dataset"]
+    datasets.approve_dataset(ledger, dora, restricted, {"version": 1})
+    datasets.revise_dataset(ledger, sue, open_ds, metadata(record_count=12500))
+    datasets.approve_dataset(ledger, dora, open_ds, {"version": 2})
+    datasets.attach_profile(
+        ledger,
+        sam,
+        restricted,
+        {"profile": {"sha256": "ab" * 32, "records": 310, "bytes": 52_000}},
+    )
+    derived = datasets.register_dataset(
+        ledger,
+        sue,
+        metadata(
+            title="HbA1c trajectories",
+            derived_from=[{"dataset": open_ds, "version": 2, "weight": "1"}],
+        ),
+    ).body["dataset"]
+    datasets.approve_dataset(ledger, dora, derived, {"version": 1})
+    withdrawn = datasets.register_dataset(ledger, sam, metadata(title="Old extract")).body[
+        "dataset"
+    ]
+    datasets.withdraw_dataset(ledger, sam, withdrawn, {"reason": "superseded by the cohort"})
+
+    contract_id = lifecycle.draft_contract(
+        ledger, sam, contract_values(hospital, institute, open_ds)
+    ).body["contract"]
+    lifecycle.revise_draft(ledger, sam, contract_id, {"title": "Diabetes cohort, HbA1c study"})
+    lifecycle.propose_contract(ledger, sam, contract_id)
+    lifecycle.sign_contract(ledger, hospital.key, sam, contract_id)
+    countersigned(hospital, institute, contract_id)
+    lifecycle.amend_contract(
+        ledger, sam, contract_id, {"terms": {"term": {"start": "2026-01-01", "end": "2028-06-30"}}}
+    )
+    lifecycle.propose_contract(ledger, sam, contract_id)
+    lifecycle.sign_contract(ledger, hospital.key, sam, contract_id)
+    countersigned(hospital, institute, contract_id)
+
+    short = lifecycle.draft_contract(
+        ledger, sam, contract_values(hospital, institute, open_ds)
+    ).body["contract"]
+    lifecycle.propose_contract(ledger, sam, short)
+    lifecycle.sign_contract(ledger, hospital.key, sam, short)
+    countersigned(hospital, institute, short)
+    lifecycle.expire_contracts(ledger, NODE, today=date(2028, 1, 1))
+
+    ended = lifecycle.draft_contract(
+        ledger, sam, contract_values(hospital, institute, derived)
+    ).body["contract"]
+    lifecycle.propose_contract(ledger, sam, ended)
+    lifecycle.terminate_contract(ledger, sam, ended, {"reason": "study cancelled"})
+
+    rules.propose_rules(
+        ledger,
+        lee,
+        {"event_weights": {"dataset.published": "1", "grant.issued": "2"}, "method": "shapley"},
+    )
+    rules.sign_rules(ledger, hospital.key, ada, 1)
+    document = rules.get_rules(hospital.engine, 1)["document"]
+    signature = sign_document(institute.key, document)
+    rules.add_rules_signature(ledger, lee, 1, {"member": institute.origin, "signature": signature})
+
+    change_roles(ledger, ada, "sue", {"roles": ["researcher"]})
+    deactivate_person(ledger, ada, "lee", {"reason": "left the alliance office"})
+    return {
+        "open": open_ds,
+        "restricted": restricted,
+        "derived": derived,
+        "withdrawn": withdrawn,
+        "contract": contract_id,
+        "expired": short,
+        "terminated": ended,
+    }
