@@ -313,44 +313,27 @@ def ledger_verify_bundle(file: Path, vkey: str | None, quick: bool, workers: int
 @data_dir_option
 @pass_ctx
 def demo(ctx: Context, port: int) -> None:
-    """Create (once) and serve a demonstration node with a few entries."""
+    """Create (once) and serve a demonstration node: people, datasets, a signed contract."""
+    from consortium.demo import TOKEN_FILE, create_demo
+    from consortium.server import serve as run
+
     data_dir = ctx.data_dir if ctx.explicit else Path("demo-data")
     if not (data_dir / "node.toml").exists():
         try:
-            node = init_node(
-                data_dir, "Demo University Hospital", origin="demo.consortium.example/uh"
-            )
+            create_demo(data_dir).close()
         except NodeConfigError as exc:
             raise click.ClickException(str(exc)) from exc
-        record_attestation(
-            node.ledger,
-            "steward",
-            {
-                "statement": "Dataset fingerprints in this ledger were computed locally; "
-                "no data left the hospital.",
-                "subject": "node:demo",
-            },
-        )
-        node.ledger.checkpoint()
-        secret, _ = create_token(node.engine, "demo-steward", timedelta(days=30))
-        fd = os.open(data_dir / "demo-token.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secret + "\n")
-        node.close()
-    token_file = data_dir / "demo-token.txt"
+    tokens = data_dir / TOKEN_FILE
     base = f"http://127.0.0.1:{port}/api/v1"
-    out.print(f"Demo node in {data_dir}. Try:")
+    steward = f"$(grep ^sam= {tokens} | cut -d= -f2)"
+    out.print(f"Demo node in {data_dir}; API tokens per role in {tokens}. Try:")
     out.print(f"  curl {base}/node")
-    out.print(f"  curl {base}/ledger/checkpoint")
+    out.print(f"  curl {base}/datasets")
+    out.print(f"  curl {base}/contracts?status=active")
+    out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/datasets')
     out.print(f"  curl '{base}/ledger/entries?start=0'")
-    out.print(
-        f'  curl -H "Authorization: Bearer $(cat {token_file})" '
-        "-H 'Content-Type: application/json' "
-        f'-d \'{{"statement": "copy deleted"}}\' {base}/attestations'
-    )
     out.print(f"  consortium --data-dir {data_dir} verify")
-    from consortium.server import serve as run
-
+    out.print(f"  OpenAPI: {base}/openapi.json")
     run(data_dir, "127.0.0.1", port, workers=2)
 
 

@@ -1,0 +1,137 @@
+"""The demonstration node: a university hospital with its people, datasets and a contract.
+
+Everything here goes through the same commands a real steward uses, so the demo's ledger is
+an honest example. A partner institute is created beside it (not served) only to countersign
+the contract, as another member's node would.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from consortium.attestations import record_attestation
+from consortium.auth.people import add_person, effective_actor
+from consortium.auth.roles import OPERATOR, Actor
+from consortium.auth.tokens import create_token
+from consortium.contracts import lifecycle
+from consortium.node import Node, init_node
+from consortium.registry import datasets, members, settings
+
+PEOPLE = {
+    "ada": ("Ada Admin", ["admin"]),
+    "sam": ("Sam Steward", ["steward"]),
+    "dora": ("Dora Director", ["director"]),
+    "rita": ("Rita Researcher", ["researcher"]),
+    "lee": ("Lee Lead", ["lead"]),
+    "otto": ("Otto Auditor", ["auditor"]),
+}
+TOKEN_FILE = "demo-tokens.txt"
+
+
+def _metadata(title: str, sensitivity: str, permissions: list[str]) -> dict:
+    return {
+        "title": title,
+        "description": f"{title}: demonstration metadata (no data is held by this node).",
+        "keywords": ["demo"],
+        "contributors": [
+            {"name": "Dr Mei Lin", "role": "collection", "weight": "3"},
+            {"name": "Tom Okafor", "role": "curation", "weight": "1"},
+        ],
+        "format": "text/csv",
+        "conforms_to": "OMOP CDM 5.4",
+        "record_count": 48_210,
+        "temporal_coverage": {"start": "2016-01-01", "end": "2025-06-30"},
+        "location": "Hospital research data warehouse",
+        "sensitivity": sensitivity,
+        "consent": {"legal_basis": "consent", "secondary_use_consent": True},
+        "deidentification": {"method": "pseudonymised", "description": "keyed hash of MRN"},
+        "duo": {"permissions": permissions, "modifiers": [{"code": "IRB"}, {"code": "PUB"}]},
+    }
+
+
+def _as(node: Node, username: str) -> Actor:
+    with node.engine.connect() as conn:
+        who = effective_actor(conn, username, None)
+    assert who is not None
+    return who
+
+
+def create_demo(data_dir: Path) -> Node:
+    """Create the demo node in ``data_dir`` (and its partner in ``data_dir/partner``)."""
+    node = init_node(data_dir, "Demo University Hospital", origin="demo.consortium.example/uh")
+    partner = init_node(
+        data_dir / "partner", "Demo Genomics Institute", origin="demo.consortium.example/gi"
+    )
+    for username, (name, roles) in PEOPLE.items():
+        add_person(
+            node.ledger, OPERATOR, {"username": username, "display_name": name, "roles": roles}
+        )
+    add_person(
+        partner.ledger,
+        OPERATOR,
+        {"username": "pat", "display_name": "Pat Partner", "roles": ["steward"]},
+    )
+    members.add_member(
+        node.ledger, _as(node, "ada"), {"institution": partner.name, "vkey": partner.vkey}
+    )
+    members.add_member(partner.ledger, OPERATOR, {"institution": node.name, "vkey": node.vkey})
+
+    sam, dora = _as(node, "sam"), _as(node, "dora")
+    cohort = datasets.register_dataset(
+        node.ledger, sam, _metadata("Heart failure cohort 2016–2025", "public-metadata", ["HMB"])
+    ).body["dataset"]
+    settings.change_settings(node.ledger, _as(node, "ada"), {"director_approval_required": True})
+    rare = datasets.register_dataset(
+        node.ledger, sam, _metadata("Rare cardiomyopathy registry", "restricted", ["HMB"])
+    ).body["dataset"]
+    datasets.approve_dataset(node.ledger, dora, rare, {"version": 1})
+    today = datetime.now(UTC).date()
+    contract = lifecycle.draft_contract(
+        node.ledger,
+        sam,
+        {
+            "template": "non-commercial-health-research",
+            "title": "Heart failure cohort for the institute's outcomes study",
+            "parties": [
+                {"origin": node.origin, "role": "provider"},
+                {"origin": partner.origin, "role": "recipient"},
+            ],
+            "datasets": [{"id": cohort}],
+            "terms": {
+                "term": {
+                    "start": today.isoformat(),
+                    "end": (today + timedelta(days=730)).isoformat(),
+                },
+                "obligations": {"acknowledgement": "Data: Demo University Hospital"},
+                "incidents": {"contact": "dpo@uh.demo.consortium.example"},
+            },
+        },
+    ).body["contract"]
+    lifecycle.propose_contract(node.ledger, sam, contract)
+    lifecycle.sign_contract(node.ledger, node.key, sam, contract)
+    document = lifecycle.get_contract(node.engine, contract)["document"]
+    signature = lifecycle.countersign(partner.ledger, partner.key, _as(partner, "pat"), document)
+    lifecycle.add_signature(
+        node.ledger, sam, contract, {"party": partner.origin, "signature": signature}
+    )
+    record_attestation(
+        node.ledger,
+        "sam",
+        {
+            "statement": "Dataset fingerprints in this ledger were computed locally; "
+            "no data left the hospital.",
+            "subject": f"dataset:{cohort}",
+        },
+    )
+    node.ledger.checkpoint()
+    partner.ledger.checkpoint()
+    partner.close()
+
+    fd = os.open(data_dir / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for username in PEOPLE:
+            secret, _ = create_token(node.engine, username, timedelta(days=30))
+            fh.write(f"{username}={secret}\n")
+    return node
