@@ -128,6 +128,10 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
+def recorded(what: str, index: int) -> None:
+    out.print(f"{what} (ledger entry {index}).")
+
+
 def as_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--as USERNAME``: the person the command acts for (default: the node operator)."""
     return click.option(

@@ -23,14 +23,11 @@ from consortium.cli.common import (
     out,
     pass_ctx,
     read_json,
+    recorded,
 )
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
 from consortium.contracts.templates import list_templates
-
-
-def _recorded(what: str, index: int) -> None:
-    out.print(f"{what} (ledger entry {index}).")
 
 
 def _status(node_engine: object, contract_id: str) -> str:
@@ -62,7 +59,7 @@ def contract_draft(ctx: Context, values_file: Path, as_user: str | None) -> None
     payload = read_json(values_file)
     with opened(ctx) as node:
         event = lifecycle.draft_contract(node.ledger, acting(node, as_user), payload)
-    _recorded(f"Drafted {event.body['contract']}", event.index)
+    recorded(f"Drafted {event.body['contract']}", event.index)
     click.echo(event.body["contract"])
 
 
@@ -75,7 +72,7 @@ def contract_propose(ctx: Context, contract_id: str, as_user: str | None) -> Non
     """Freeze a draft for signature (steward)."""
     with opened(ctx) as node:
         event = lifecycle.propose_contract(node.ledger, acting(node, as_user), contract_id)
-        _recorded(_status(node.engine, contract_id), event.index)
+        recorded(_status(node.engine, contract_id), event.index)
 
 
 @contract.command("sign")
@@ -87,7 +84,7 @@ def contract_sign(ctx: Context, contract_id: str, as_user: str | None) -> None:
     """Sign a proposed contract as this institution, with this node's key (steward)."""
     with opened(ctx) as node:
         event = lifecycle.sign_contract(node.ledger, node.key, acting(node, as_user), contract_id)
-        _recorded(_status(node.engine, contract_id), event.index)
+        recorded(_status(node.engine, contract_id), event.index)
 
 
 @contract.command("export")
@@ -135,7 +132,7 @@ def contract_add_signature(
             contract_id,
             {"party": party, "signature": signature},
         )
-        _recorded(_status(node.engine, contract_id), event.index)
+        recorded(_status(node.engine, contract_id), event.index)
 
 
 @contract.command("terminate")
@@ -150,7 +147,7 @@ def contract_terminate(ctx: Context, contract_id: str, reason: str, as_user: str
         event = lifecycle.terminate_contract(
             node.ledger, acting(node, as_user), contract_id, {"reason": reason}
         )
-    _recorded(f"Terminated {contract_id}", event.index)
+    recorded(f"Terminated {contract_id}", event.index)
 
 
 @contract.command("amend")
@@ -164,7 +161,7 @@ def contract_amend(ctx: Context, contract_id: str, values_file: Path, as_user: s
     payload = read_json(values_file)
     with opened(ctx) as node:
         event = lifecycle.amend_contract(node.ledger, acting(node, as_user), contract_id, payload)
-    _recorded(f"Drafted version {event.body['version']} of {contract_id}", event.index)
+    recorded(f"Drafted version {event.body['version']} of {contract_id}", event.index)
 
 
 @contract.command("list")
@@ -206,7 +203,7 @@ def rules_propose(ctx: Context, rules_file: Path, as_user: str | None) -> None:
     payload = read_json(rules_file)
     with opened(ctx) as node:
         event = rules.propose_rules(node.ledger, acting(node, as_user), payload)
-    _recorded(f"Proposed benefit rules version {event.body['version']}", event.index)
+    recorded(f"Proposed benefit rules version {event.body['version']}", event.index)
 
 
 @rules_group.command("sign")
@@ -218,7 +215,7 @@ def rules_sign(ctx: Context, version: int, as_user: str | None) -> None:
     """Accept a version as this institution (admin)."""
     with opened(ctx) as node:
         event = rules.sign_rules(node.ledger, node.key, acting(node, as_user), version)
-    _recorded(f"Signed benefit rules version {version}", event.index)
+    recorded(f"Signed benefit rules version {version}", event.index)
 
 
 @rules_group.command("countersign")
@@ -254,7 +251,7 @@ def rules_add_signature(
             version,
             {"member": member, "signature": signature},
         )
-    _recorded(f"Recorded {member}'s signature on version {version}", event.index)
+    recorded(f"Recorded {member}'s signature on version {version}", event.index)
 
 
 @rules_group.command("list")

@@ -22,13 +22,10 @@ from consortium.cli.common import (
     pass_ctx,
     progress_bar,
     read_json,
+    recorded,
 )
 from consortium.projections import rebuild
 from consortium.registry import datasets, members, settings
-
-
-def _recorded(what: str, index: int) -> None:
-    out.print(f"{what} (ledger entry {index}).")
 
 
 def _dump(value: Any) -> None:
@@ -57,7 +54,7 @@ def user_add(
     with opened(ctx) as node:
         payload = {"username": username, "display_name": display_name, "roles": list(roles)}
         event = people.add_person(node.ledger, acting(node, as_user), payload)
-    _recorded(f"Added {username} as {', '.join(event.body['roles'])}", event.index)
+    recorded(f"Added {username} as {', '.join(event.body['roles'])}", event.index)
 
 
 @user.command("roles")
@@ -72,7 +69,7 @@ def user_roles(ctx: Context, username: str, roles: tuple[str, ...], as_user: str
         event = people.change_roles(
             node.ledger, acting(node, as_user), username, {"roles": list(roles)}
         )
-    _recorded(f"{username} now holds {', '.join(event.body['roles'])}", event.index)
+    recorded(f"{username} now holds {', '.join(event.body['roles'])}", event.index)
 
 
 @user.command("deactivate")
@@ -87,7 +84,7 @@ def user_deactivate(ctx: Context, username: str, reason: str, as_user: str | Non
         event = people.deactivate_person(
             node.ledger, acting(node, as_user), username, {"reason": reason}
         )
-    _recorded(f"Deactivated {username}", event.index)
+    recorded(f"Deactivated {username}", event.index)
 
 
 @user.command("password")
@@ -135,7 +132,7 @@ def member_add(ctx: Context, institution: str, vkey: str, as_user: str | None) -
         event = members.add_member(
             node.ledger, acting(node, as_user), {"institution": institution, "vkey": vkey}
         )
-    _recorded(f"Added member {institution} ({event.body['origin']})", event.index)
+    recorded(f"Added member {institution} ({event.body['origin']})", event.index)
 
 
 @member.command("list")
@@ -165,7 +162,7 @@ def settings_cmd(ctx: Context, director_approval: bool | None, as_user: str | No
                 acting(node, as_user),
                 {"director_approval_required": director_approval},
             )
-            _recorded("Settings changed", event.index)
+            recorded("Settings changed", event.index)
         with node.engine.connect() as conn:
             _dump(settings.current_settings(conn))
 
@@ -190,7 +187,7 @@ def dataset_register(ctx: Context, metadata_file: Path, as_user: str | None) -> 
         who = acting(node, as_user)
         event = datasets.register_dataset(node.ledger, who, payload)
         row = datasets.get_dataset(node.engine, who, event.body["dataset"])
-    _recorded(f"Registered {event.body['dataset']}: {row['status']}", event.index)
+    recorded(f"Registered {event.body['dataset']}: {row['status']}", event.index)
     click.echo(event.body["dataset"])
 
 
@@ -205,7 +202,7 @@ def dataset_revise(ctx: Context, dataset_id: str, metadata_file: Path, as_user: 
     payload = read_json(metadata_file)
     with opened(ctx) as node:
         event = datasets.revise_dataset(node.ledger, acting(node, as_user), dataset_id, payload)
-    _recorded(f"Registered version {event.body['version']} of {dataset_id}", event.index)
+    recorded(f"Registered version {event.body['version']} of {dataset_id}", event.index)
 
 
 @dataset.command("approve")
@@ -220,7 +217,7 @@ def dataset_approve(ctx: Context, dataset_id: str, version: int, as_user: str | 
         event = datasets.approve_dataset(
             node.ledger, acting(node, as_user), dataset_id, {"version": version}
         )
-    _recorded(f"Approved version {version} of {dataset_id}", event.index)
+    recorded(f"Approved version {version} of {dataset_id}", event.index)
 
 
 @dataset.command("withdraw")
@@ -235,7 +232,7 @@ def dataset_withdraw(ctx: Context, dataset_id: str, reason: str, as_user: str | 
         event = datasets.withdraw_dataset(
             node.ledger, acting(node, as_user), dataset_id, {"reason": reason}
         )
-    _recorded(f"Withdrew {dataset_id}", event.index)
+    recorded(f"Withdrew {dataset_id}", event.index)
 
 
 @dataset.command("attach-profile")
@@ -254,7 +251,7 @@ def dataset_attach_profile(
         payload["version"] = version
     with opened(ctx) as node:
         event = datasets.attach_profile(node.ledger, acting(node, as_user), dataset_id, payload)
-    _recorded(f"Attached the profile to {dataset_id} version {event.body['version']}", event.index)
+    recorded(f"Attached the profile to {dataset_id} version {event.body['version']}", event.index)
 
 
 @dataset.command("list")

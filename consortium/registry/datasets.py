@@ -170,6 +170,14 @@ def _dataset_row(conn: Connection, dataset_id: str) -> Any:
     return row
 
 
+def _open_dataset(conn: Connection, dataset_id: str) -> Any:
+    """The dataset's row, for a command that only a dataset not withdrawn allows."""
+    row = _dataset_row(conn, dataset_id)
+    if row.status == WITHDRAWN:
+        raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+    return row
+
+
 def _visible(actor: Actor | None, row: Any) -> bool:
     """Whether ``actor`` may know the dataset exists at all."""
     if row.published_version is None and not (actor is not None and actor.has(*GOVERNORS)):
@@ -294,9 +302,7 @@ def revise_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict)
     actor.require(STEWARD)
     metadata = _load_metadata(payload)
     with ledger.transaction() as tx:
-        row = _dataset_row(tx.conn, dataset_id)
-        if row.status == WITHDRAWN:
-            raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+        row = _open_dataset(tx.conn, dataset_id)
         _check_sources(tx.conn, metadata, dataset_id)
         body = _version_body(tx.conn, dataset_id, row.latest_version + 1, metadata)
         return record(tx, "dataset.revised", actor.name, body)
@@ -306,9 +312,7 @@ def approve_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict
     actor.require(DIRECTOR)
     version = ApproveSchema().load(payload)["version"]
     with ledger.transaction() as tx:
-        row = _dataset_row(tx.conn, dataset_id)
-        if row.status == WITHDRAWN:
-            raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+        row = _open_dataset(tx.conn, dataset_id)
         ver = tx.conn.execute(
             select(VERSION).where(VERSION.c.dataset_id == dataset_id, VERSION.c.version == version)
         ).first()
@@ -342,9 +346,7 @@ def attach_profile(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict)
     actor.require(STEWARD)
     data = AttachProfileSchema().load(payload)
     with ledger.transaction() as tx:
-        row = _dataset_row(tx.conn, dataset_id)
-        if row.status == WITHDRAWN:
-            raise Conflict(f"dataset {dataset_id!r} is withdrawn")
+        row = _open_dataset(tx.conn, dataset_id)
         version = data.get("version", row.latest_version)
         if version > row.latest_version:
             raise NotFound(f"dataset {dataset_id!r} has no version {version}")

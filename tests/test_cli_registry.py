@@ -1,0 +1,103 @@
+"""The registry's console commands: refusals are one line, exit non-zero, and write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import scenario
+from consortium.cli import main
+from consortium.node import Node
+
+
+def run(data_dir: Path, *args: str, ok: bool = True):
+    result = CliRunner().invoke(main, ["--data-dir", str(data_dir), *args])
+    assert (result.exit_code == 0) is ok, result.output
+    if not ok:
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    return result
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "node"
+    CliRunner().invoke(main, ["init", "--data-dir", str(d), "--name", "St Example Hospital"])
+    run(d, "user", "add", "ada", "--name", "Ada", "--role", "admin")
+    run(d, "user", "add", "sam", "--name", "Sam", "--role", "steward", "--as", "ada")
+    return d
+
+
+def _size(data_dir: Path) -> int:
+    node = Node.open(data_dir)
+    try:
+        return node.ledger.size()
+    finally:
+        node.close()
+
+
+def test_steward_registers_revises_and_profiles(data_dir: Path, tmp_path: Path) -> None:
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(scenario.metadata()))
+    out = run(data_dir, "dataset", "register", str(meta), "--as", "sam").output
+    ds = out.strip().splitlines()[-1]
+    assert ds.startswith("ds-") and "published" in out
+    meta.write_text(json.dumps(scenario.metadata(record_count=99)))
+    run(data_dir, "dataset", "revise", ds, str(meta), "--as", "sam")
+    shown = json.loads(run(data_dir, "dataset", "show", ds).output)
+    assert (shown["version"], shown["metadata"]["record_count"]) == (2, 99)
+    summary = tmp_path / "profile.json"
+    summary.write_text(json.dumps({"sha256": "a" * 64, "records": 99, "bytes": 1000}))
+    run(data_dir, "dataset", "attach-profile", ds, str(summary), "--as", "sam")
+    assert json.loads(run(data_dir, "dataset", "show", ds).output)["profiles"][0]["records"] == 99
+    run(data_dir, "dataset", "withdraw", ds, "--reason", "retired", "--as", "sam")
+    assert "withdrawn" in run(data_dir, "dataset", "list").output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["dataset", "register", "{meta}", "--as", "ada"], "needs the role 'steward'"),
+        (["dataset", "register", "{meta}", "--as", "nobody"], "no active person 'nobody'"),
+        (["dataset", "register", "{bad}", "--as", "sam"], "duo.permissions.0: "),
+        (["dataset", "register", "{broken}", "--as", "sam"], "is not valid JSON"),
+        (["dataset", "register", "{missing}", "--as", "sam"], "cannot read"),
+        (["dataset", "approve", "ds-nothere", "--version", "1"], "no dataset 'ds-nothere'"),
+        (["user", "roles", "ada", "--role", "steward"], "last admin"),
+        (["member", "add", "--institution", "X", "--vkey", "nonsense"], "vkey: "),
+        (["contract", "propose", "ctr-nothere", "--as", "sam"], "no contract 'ctr-nothere'"),
+        (["rules", "sign", "1", "--as", "ada"], "no benefit rules version 1"),
+    ],
+)
+def test_refusals_are_one_line_and_write_nothing(
+    data_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    files = {
+        "meta": json.dumps(scenario.metadata()),
+        "bad": json.dumps(scenario.metadata(duo={"permissions": ["NOPE"]})),
+        "broken": "{not json",
+    }
+    for name, text in files.items():
+        (tmp_path / f"{name}.json").write_text(text)
+    args = [a.format(**{n: str(tmp_path / f"{n}.json") for n in [*files, "missing"]}) for a in args]
+    size = _size(data_dir)
+    result = run(data_dir, *args, ok=False)
+    assert message in result.output
+    assert _size(data_dir) == size
+
+
+def test_password_is_prompted_and_never_echoed(data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["--data-dir", str(data_dir), "user", "password", "sam"],
+        input="a long enough secret\na long enough secret\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "a long enough secret" not in result.output
+    short = CliRunner().invoke(
+        main, ["--data-dir", str(data_dir), "user", "password", "sam", "--password", "short"]
+    )
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
