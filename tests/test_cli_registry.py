@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import scenario
 from click.testing import CliRunner
 
-import scenario
 from consortium.cli import main
 from consortium.node import Node
 
