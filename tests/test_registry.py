@@ -357,3 +357,32 @@ def test_profile_attestation(hospital: Node) -> None:
         ),
     )
     assert "profile" in exc.messages
+
+
+def test_sealed_metadata_can_be_checked_against_the_ledger(hospital: Node) -> None:
+    import base64
+    import hashlib
+    import json
+
+    sam = scenario.actor(hospital, "sam")
+    event = datasets.register_dataset(
+        hospital.ledger, sam, scenario.metadata(sensitivity="highly-sensitive")
+    )
+    ds, digest = event.body["dataset"], event.body["metadata_sealed"]
+    client = create_app(hospital).test_client()
+    steward = client.get(
+        f"/api/v1/datasets/{ds}/sealed", headers=_auth(create_token(hospital.engine, "sam")[0])
+    )
+    assert steward.status_code == 200
+    assert base64.b64encode(hashlib.sha256(steward.data).digest()).decode() == digest
+    assert json.loads(steward.data)["document"]["title"] == scenario.METADATA["title"]
+    add_person(
+        hospital.ledger,
+        OPERATOR,
+        {"username": "rita", "display_name": "R", "roles": ["researcher"]},
+    )
+    researcher = client.get(
+        f"/api/v1/datasets/{ds}/sealed", headers=_auth(create_token(hospital.engine, "rita")[0])
+    )
+    assert researcher.status_code == 403
+    assert client.get(f"/api/v1/datasets/{ds}/sealed").status_code == 404

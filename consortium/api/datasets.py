@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -70,6 +71,22 @@ class OneDataset(MethodView):
         return datasets.get_dataset(
             node().engine, optional_actor(), dataset_id, args.get("version")
         )
+
+
+@blp.route("/<dataset_id>/sealed")
+class Sealed(MethodView):
+    @blp.arguments(VersionArgs, location="query")
+    @blp.response(200, content_type="application/json")
+    def get(self, args: dict[str, Any], dataset_id: str) -> Response:
+        """The salted metadata document behind the ledger's ``metadata_sealed`` digest.
+
+        Returned byte for byte, so that its SHA-256 can be compared with the digest in the
+        signed entry; only for readers the dataset's tier allows.
+        """
+        data = datasets.sealed_metadata(
+            node().engine, optional_actor(), dataset_id, args.get("version")
+        )
+        return Response(data, mimetype="application/json")
 
 
 @blp.route("/<dataset_id>/versions")

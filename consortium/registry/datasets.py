@@ -41,7 +41,7 @@ from consortium.registry.metadata import (
     RESTRICTED,
     DatasetMetadataSchema,
 )
-from consortium.registry.sealed import seal, unseal
+from consortium.registry.sealed import seal, sealed_bytes, unseal
 from consortium.registry.settings import current_settings
 
 AWAITING = "awaiting-approval"
@@ -248,6 +248,23 @@ def get_dataset(
             if not 1 <= version <= allowed:
                 raise NotFound(f"dataset {dataset_id!r} has no version {version}")
         return _view(conn, actor, row, version)
+
+
+def sealed_metadata(
+    engine: Engine, actor: Actor | None, dataset_id: str, version: int | None = None
+) -> bytes:
+    """The exact salted bytes behind a version's ``metadata_sealed`` digest, for a reader
+    the tier allows: SHA-256 of them must equal the digest in the signed ledger entry."""
+    view = get_dataset(engine, actor, dataset_id, version)
+    if "metadata" not in view:
+        raise Forbidden("this dataset's metadata is not shown to your roles")
+    if "sealed_digest" not in view:
+        raise NotFound("this version's metadata is on the ledger in clear; nothing is sealed")
+    with engine.connect() as conn:
+        data = sealed_bytes(conn, view["sealed_digest"])
+    if data is None:
+        raise NotFound(f"sealed document {view['sealed_digest']} is missing from this node")
+    return data
 
 
 # --- commands --------------------------------------------------------------------------------
