@@ -63,23 +63,23 @@ class AttestationSchema(Schema):
             raise ValidationError("details must be plain JSON", "details") from exc
         if size > MAX_DETAILS_BYTES:
             raise ValidationError(f"details must be at most {MAX_DETAILS_BYTES} bytes", "details")
-        if _unportable_number(details):
+        if unportable_number(details):
             raise ValidationError(
                 "details may hold only whole numbers up to 2^53; write others as strings",
                 "details",
             )
 
 
-def _unportable_number(value: Any) -> bool:
+def unportable_number(value: Any) -> bool:
     """Fractions and huge integers are refused: their JSON text is where languages disagree."""
     if isinstance(value, float):
         return True
     if isinstance(value, int) and not isinstance(value, bool):
         return abs(value) > 2**53 - 1
     if isinstance(value, dict):
-        return any(_unportable_number(v) for v in value.values())
+        return any(unportable_number(v) for v in value.values())
     if isinstance(value, list):
-        return any(_unportable_number(v) for v in value)
+        return any(unportable_number(v) for v in value)
     return False
 
 

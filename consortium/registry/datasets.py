@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from consortium.attestations import _unportable_number
+from consortium.attestations import unportable_number
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD, Actor
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
@@ -140,7 +140,7 @@ class ProfileSummarySchema(Schema):
 
     @validates_schema
     def _plain(self, data: dict[str, Any], **_: Any) -> None:
-        if _unportable_number(data):
+        if unportable_number(data):
             raise ValidationError("the summary may hold only whole numbers; write others as text")
 
 
