@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from consortium.auth.roles import ADMIN, STEWARD, Actor
 from consortium.ledger.log import Appended, Ledger
 
 KIND = "attestation"
@@ -83,10 +84,11 @@ def unportable_number(value: Any) -> bool:
     return False
 
 
-def record_attestation(ledger: Ledger, actor: str, payload: dict[str, Any]) -> Appended:
-    """Validate ``payload`` and append it as an attestation by ``actor``.
+def record_attestation(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Appended:
+    """Validate ``payload`` and append it as an attestation by ``actor`` (steward or admin).
 
     Raises marshmallow's ValidationError (with field messages) before anything is written.
     """
+    actor.require(STEWARD, ADMIN)
     body = AttestationSchema().load(payload)
-    return ledger.append(KIND, actor, body)
+    return ledger.append(KIND, actor.name, body)

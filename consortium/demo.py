@@ -118,7 +118,7 @@ def create_demo(data_dir: Path) -> Node:
     )
     record_attestation(
         node.ledger,
-        "sam",
+        sam,
         {
             "statement": "Dataset fingerprints in this ledger were computed locally; "
             "no data left the hospital.",

@@ -386,3 +386,21 @@ def test_sealed_metadata_can_be_checked_against_the_ledger(hospital: Node) -> No
     )
     assert researcher.status_code == 403
     assert client.get(f"/api/v1/datasets/{ds}/sealed").status_code == 404
+
+
+@pytest.mark.parametrize("username", ["operator", "node"])
+def test_reserved_actor_names_cannot_be_people(hospital: Node, username: str) -> None:
+    ada = scenario.actor(hospital, "ada")
+    payload = {"username": username, "display_name": "Impostor", "roles": ["steward"]}
+    exc = _unchanged(hospital, lambda: add_person(hospital.ledger, ada, payload))
+    assert "reserved" in str(exc.messages["username"])
+
+
+def test_sign_in_needs_at_least_one_role_when_it_names_roles(hospital: Node) -> None:
+    set_password(hospital.engine, "sam", "correct horse battery")
+    client = create_app(hospital).test_client()
+    r = client.post(
+        "/api/v1/auth/login",
+        json={"username": "sam", "password": "correct horse battery", "roles": []},
+    )
+    assert r.status_code == 422

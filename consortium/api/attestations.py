@@ -43,7 +43,7 @@ class Attestations(MethodView):
         The entry is covered by the next checkpoint (within the node's checkpoint interval);
         ask for its inclusion proof once the checkpoint's size exceeds its index.
         """
-        done = record_attestation(node().ledger, actor().name, payload)
+        done = record_attestation(node().ledger, actor(), payload)
         return {
             "index": done.index,
             "leaf_hash": b64encode(done.leaf_hash),

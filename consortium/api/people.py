@@ -7,7 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from consortium.api.context import BEARER, actor, body, node, require_actor
 from consortium.api.schemas import MemberView, PersonView, SettingsView
@@ -31,7 +31,9 @@ class LoginSchema(Schema):
     username = fields.String(required=True)
     password = fields.String(required=True, load_only=True)
     roles = fields.List(
-        fields.String(), metadata={"description": "Limit the token to these of your roles."}
+        fields.String(),
+        validate=validate.Length(min=1),
+        metadata={"description": "Limit the token to these of your roles."},
     )
 
 

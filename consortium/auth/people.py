@@ -14,7 +14,7 @@ from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import JSON, Boolean, Column, Connection, Engine, String, delete, insert, select
 from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
@@ -25,6 +25,9 @@ from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
+# Names the ledger already uses for the console operator, jobs and the node itself: a person
+# by these names would be indistinguishable from them in "who did this?".
+RESERVED = frozenset({"operator", "node", "system", "admin", "root"})
 MIN_PASSWORD = 12
 
 
@@ -68,6 +71,12 @@ class PersonSchema(Schema):
         validate=validate.Regexp(USERNAME, error="2–63 of a-z 0-9 . _ -, starting with a letter"),
         metadata={"example": "alice"},
     )
+
+    @validates("username")
+    def _not_reserved(self, value: str, **_: Any) -> None:
+        if value in RESERVED:
+            raise ValidationError(f"{value!r} is reserved; choose another username")
+
     display_name = fields.String(
         required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Alice Chen"}
     )

@@ -1,0 +1,604 @@
+"""The authorization matrix: every state-changing endpoint × every role, plus anonymous.
+
+Each route's role check is one decorator line, easy to forget on a new endpoint or to get
+wrong in review. This pins down who may change what over HTTP: the intended roles succeed,
+everyone else gets 403 (anonymous: 401), and a refused call leaves no trace on the ledger,
+in the projections or in the node's credentials. The table is compared with the app's own
+routes, so an endpoint added without a row here fails the suite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from conftest import PEOPLE, PG_URL, add_people, token_for
+from flask.testing import FlaskClient
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from werkzeug.test import TestResponse
+
+from consortium.api import create_app
+from consortium.auth.people import (
+    CREDENTIAL,
+    add_person,
+    change_roles,
+    check_password,
+    deactivate_person,
+    set_password,
+)
+from consortium.auth.roles import ADMIN, DIRECTOR, LEAD, OPERATOR, ROLES, STEWARD
+from consortium.auth.tokens import create_token, revoke_token
+from consortium.contracts import benefit_rules, lifecycle
+from consortium.contracts.signing import sign_document
+from consortium.crypto.canonical import parse
+from consortium.crypto.keys import NodeKey
+from consortium.crypto.note import vkey
+from consortium.node import Node, init_node
+from consortium.projections import snapshot
+from consortium.registry import datasets, members, settings
+
+API = "/api/v1"
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ANONYMOUS = "anonymous"
+EVERYONE = frozenset(ROLES)  # any signed-in person, whatever their roles
+OPEN = None  # no credentials needed at all: sign-in itself
+
+Route = tuple[str, str]  # (method, Werkzeug rule as the app registers it)
+
+# Who may succeed, per route, as the code intends it. Keep in step with the app: the first
+# test below fails for a route that is missing here or listed here but gone from the app.
+MATRIX: dict[Route, frozenset[str] | None] = {
+    ("POST", f"{API}/auth/login"): OPEN,
+    ("PUT", f"{API}/me/password"): EVERYONE,
+    ("POST", f"{API}/people"): frozenset({ADMIN}),
+    ("PUT", f"{API}/people/<username>/roles"): frozenset({ADMIN}),
+    ("POST", f"{API}/people/<username>/deactivate"): frozenset({ADMIN}),
+    ("POST", f"{API}/members"): frozenset({ADMIN}),
+    ("PUT", f"{API}/settings"): frozenset({ADMIN}),
+    ("POST", f"{API}/attestations"): frozenset({STEWARD, ADMIN}),
+    ("POST", f"{API}/datasets"): frozenset({STEWARD}),
+    ("POST", f"{API}/datasets/<dataset_id>/versions"): frozenset({STEWARD}),
+    ("POST", f"{API}/datasets/<dataset_id>/approve"): frozenset({DIRECTOR}),
+    ("POST", f"{API}/datasets/<dataset_id>/withdraw"): frozenset({STEWARD}),
+    ("POST", f"{API}/datasets/<dataset_id>/profiles"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts"): frozenset({STEWARD}),
+    ("PATCH", f"{API}/contracts/<contract_id>"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts/<contract_id>/propose"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts/<contract_id>/sign"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts/<contract_id>/signatures"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts/<contract_id>/terminate"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts/<contract_id>/amendments"): frozenset({STEWARD}),
+    ("POST", f"{API}/contracts/countersign"): frozenset({STEWARD}),
+    ("POST", f"{API}/benefit-rules"): frozenset({LEAD}),
+    ("POST", f"{API}/benefit-rules/<int:version>/sign"): frozenset({ADMIN}),
+    ("POST", f"{API}/benefit-rules/<int:version>/signatures"): frozenset({ADMIN, LEAD}),
+    ("POST", f"{API}/benefit-rules/countersign"): frozenset({ADMIN}),
+}
+GUARDED: list[Route] = [route for route, allowed in MATRIX.items() if allowed is not OPEN]
+
+
+def _route_id(route: Route) -> str:
+    return f"{route[0]} {route[1].removeprefix(API)}"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _problem(response: TestResponse, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.content_type == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status and body["title"]
+    return body
+
+
+# --- the nodes the matrix runs against ---------------------------------------------------------
+
+
+@dataclass
+class World:
+    """A node with one person (and token) per role, and a second member node to sign with.
+
+    Shared by every cell on one database; each cell builds the objects it acts on itself, so
+    cells do not depend on each other's outcome or order.
+    """
+
+    node: Node
+    other: Node
+    client: FlaskClient
+    tokens: dict[str, str]
+    serial: Iterator[int] = field(default_factory=itertools.count)
+
+    def unique(self, stem: str) -> str:
+        return f"{stem}{next(self.serial)}"
+
+
+def _make_world(node: Node, other: Node) -> World:
+    add_people(node)
+    for a, b in ((node, other), (other, node)):
+        members.add_member(a.ledger, OPERATOR, {"institution": b.name, "vkey": b.vkey})
+    tokens = {role: token_for(node, username) for role, username in PEOPLE.items()}
+    return World(node, other, create_app(node).test_client(), tokens)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One world per database for the whole matrix, not a fresh database per cell: each cell
+    builds what it acts on, so sharing the node costs no independence, only time saved."""
+    base = tmp_path_factory.mktemp(f"authz-{request.param}")
+    url: str | None = None
+    admin = None
+    name = f"consortium_test_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgresql":
+        admin = request.getfixturevalue("pg_admin")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    node = init_node(base / "node", "St Example Hospital", database_url=url)
+    other = init_node(base / "other", "North University")
+    try:
+        yield _make_world(node, other)
+    finally:
+        node.close()
+        other.close()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- preconditions: what each route needs to succeed, built as the operator --------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request that succeeds for an allowed role: path, body, status, entries it appends."""
+
+    path: str
+    body: dict[str, Any] | None
+    status: int
+    entries: int = 1
+
+
+def _metadata(title: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": "Pseudonymised outpatient records, 2015-2024.",
+        "sensitivity": "public-metadata",
+        "consent": {"legal_basis": "consent", "secondary_use_consent": True},
+        "deidentification": {"method": "pseudonymised"},
+        "duo": {"permissions": ["HMB"]},
+    }
+
+
+def _approval_required(w: World, required: bool) -> None:
+    with w.node.engine.connect() as conn:
+        current = settings.current_settings(conn)["director_approval_required"]
+    if current != required:
+        settings.change_settings(w.node.ledger, OPERATOR, {"director_approval_required": required})
+
+
+def _dataset(w: World, *, awaiting: bool = False) -> str:
+    """A dataset registered by the operator: published, or awaiting a director's approval."""
+    _approval_required(w, awaiting)
+    event = datasets.register_dataset(w.node.ledger, OPERATOR, _metadata(w.unique("Cohort ")))
+    return event.body["dataset"]
+
+
+def _terms() -> dict[str, Any]:
+    return {
+        "term": {"start": "2030-01-01", "end": "2031-12-31"},
+        "obligations": {"acknowledgement": "Data were provided by St Example Hospital."},
+        "incidents": {"contact": "dpo@st-example.example"},
+    }
+
+
+def _draft_body(w: World, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A draft between this node (provider of a fresh published dataset) and the other."""
+    return {
+        "template": "non-commercial-health-research",
+        "title": w.unique("Outpatient cohort for North University "),
+        "parties": [
+            {"origin": w.node.origin, "role": "provider"},
+            {"origin": w.other.origin, "role": "recipient"},
+        ],
+        "datasets": [dataset or {"id": _dataset(w)}],
+        "terms": _terms(),
+    }
+
+
+def _contract(w: World, status: str) -> str:
+    """A contract of this node in ``status``: draft, proposed or active."""
+    contract_id = lifecycle.draft_contract(w.node.ledger, OPERATOR, _draft_body(w)).body["contract"]
+    if status == lifecycle.DRAFT:
+        return contract_id
+    lifecycle.propose_contract(w.node.ledger, OPERATOR, contract_id)
+    if status == lifecycle.PROPOSED:
+        return contract_id
+    lifecycle.sign_contract(w.node.ledger, w.node.key, OPERATOR, contract_id)
+    lifecycle.add_signature(w.node.ledger, OPERATOR, contract_id, _other_signs(w, contract_id))
+    assert lifecycle.get_contract(w.node.engine, contract_id)["status"] == lifecycle.ACTIVE
+    return contract_id
+
+
+def _other_signs(w: World, contract_id: str) -> dict[str, Any]:
+    """The other party's signature, made with its own node key as `countersign` would."""
+    document = lifecycle.get_contract(w.node.engine, contract_id)["document"]
+    return {"party": w.other.origin, "signature": sign_document(w.other.key, document)}
+
+
+def _proposal() -> dict[str, Any]:
+    return {"event_weights": {"dataset.published": "1", "grant.issued": "2"}, "method": "equal"}
+
+
+def _rules(w: World) -> int:
+    return benefit_rules.propose_rules(w.node.ledger, OPERATOR, _proposal()).body["version"]
+
+
+OLD_PASSWORD = "correct horse battery"
+NEW_PASSWORD = "staple battery horse"
+
+
+def _password(w: World, username: str) -> Call:
+    set_password(w.node.engine, username, OLD_PASSWORD)
+    body = {"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}
+    return Call(f"{API}/me/password", body, 204, entries=0)  # credentials are node-local
+
+
+def _new_person(w: World) -> str:
+    username = w.unique("pat")
+    add_person(
+        w.node.ledger,
+        OPERATOR,
+        {"username": username, "display_name": "Pat", "roles": ["researcher"]},
+    )
+    return username
+
+
+def _countersign_contract(w: World, _: str) -> Call:
+    """A contract proposed on the other node that names this one as the provider."""
+    o = w.other
+    body = _draft_body(w, {"id": _dataset(w), "version": 1, "provider": w.node.origin})
+    contract_id = lifecycle.draft_contract(o.ledger, OPERATOR, body).body["contract"]
+    lifecycle.propose_contract(o.ledger, OPERATOR, contract_id)
+    document = lifecycle.get_contract(o.engine, contract_id)["document"]
+    return Call(f"{API}/contracts/countersign", {"document": document}, 200)
+
+
+def _countersign_rules(w: World, _: str) -> Call:
+    """Benefit rules proposed on the other node; they name this node as a member."""
+    version = benefit_rules.propose_rules(w.other.ledger, OPERATOR, _proposal()).body["version"]
+    document = benefit_rules.get_rules(w.other.engine, version)["document"]
+    return Call(f"{API}/benefit-rules/countersign", {"document": document}, 200)
+
+
+def _rules_signature(w: World, _: str) -> Call:
+    version = _rules(w)
+    document = benefit_rules.get_rules(w.node.engine, version)["document"]
+    body = {"member": w.other.origin, "signature": sign_document(w.other.key, document)}
+    return Call(f"{API}/benefit-rules/{version}/signatures", body, 201)
+
+
+def _contract_signature(w: World, _: str) -> Call:
+    contract_id = _contract(w, lifecycle.PROPOSED)
+    return Call(f"{API}/contracts/{contract_id}/signatures", _other_signs(w, contract_id), 201)
+
+
+def _settings(w: World, _: str) -> Call:
+    with w.node.engine.connect() as conn:
+        current = settings.current_settings(conn)["director_approval_required"]
+    return Call(f"{API}/settings", {"director_approval_required": not current}, 200)
+
+
+def _member(w: World, _: str) -> Call:
+    key = vkey(f"consortium.example/{w.unique('member-')}", NodeKey.generate().public_key)
+    return Call(f"{API}/members", {"institution": "South Clinic", "vkey": key}, 201)
+
+
+def _ds(w: World, suffix: str, body: dict[str, Any], status: int, awaiting: bool = False) -> Call:
+    return Call(f"{API}/datasets/{_dataset(w, awaiting=awaiting)}/{suffix}", body, status)
+
+
+def _ctr(w: World, state: str, suffix: str, body: dict[str, Any] | None, status: int) -> Call:
+    return Call(f"{API}/contracts/{_contract(w, state)}{suffix}", body, status)
+
+
+Builder = Callable[[World, str], Call]
+_PROFILE = {"profile": {"sha256": "0" * 64, "records": 1200, "bytes": 480_000}}
+_P, _D, _A = lifecycle.PROPOSED, lifecycle.DRAFT, lifecycle.ACTIVE
+
+# The precondition and a valid request for each route, given the acting username.
+BUILDERS: dict[Route, Builder] = {
+    ("PUT", f"{API}/me/password"): _password,
+    ("POST", f"{API}/people"): lambda w, _: Call(
+        f"{API}/people",
+        {"username": w.unique("alex"), "display_name": "Alex", "roles": ["researcher"]},
+        201,
+    ),
+    ("PUT", f"{API}/people/<username>/roles"): lambda w, _: Call(
+        f"{API}/people/{_new_person(w)}/roles", {"roles": ["auditor"]}, 200
+    ),
+    ("POST", f"{API}/people/<username>/deactivate"): lambda w, _: Call(
+        f"{API}/people/{_new_person(w)}/deactivate", {"reason": "Left the hospital."}, 200
+    ),
+    ("POST", f"{API}/members"): _member,
+    ("PUT", f"{API}/settings"): _settings,
+    ("POST", f"{API}/attestations"): lambda w, _: Call(
+        f"{API}/attestations", {"statement": "All copies deleted.", "subject": "contract:C-4"}, 201
+    ),
+    ("POST", f"{API}/datasets"): lambda w, _: Call(
+        f"{API}/datasets", _metadata(w.unique("New cohort ")), 201
+    ),
+    ("POST", f"{API}/datasets/<dataset_id>/versions"): lambda w, _: _ds(
+        w, "versions", _metadata(w.unique("Revised cohort ")), 201
+    ),
+    ("POST", f"{API}/datasets/<dataset_id>/approve"): lambda w, _: _ds(
+        w, "approve", {"version": 1}, 200, awaiting=True
+    ),
+    ("POST", f"{API}/datasets/<dataset_id>/withdraw"): lambda w, _: _ds(
+        w, "withdraw", {"reason": "Consent withdrawn."}, 200
+    ),
+    ("POST", f"{API}/datasets/<dataset_id>/profiles"): lambda w, _: _ds(
+        w, "profiles", _PROFILE, 201
+    ),
+    ("POST", f"{API}/contracts"): lambda w, _: Call(f"{API}/contracts", _draft_body(w), 201),
+    ("PATCH", f"{API}/contracts/<contract_id>"): lambda w, _: _ctr(
+        w, _D, "", {"title": "Renamed"}, 200
+    ),
+    ("POST", f"{API}/contracts/<contract_id>/propose"): lambda w, _: _ctr(
+        w, _D, "/propose", None, 200
+    ),
+    ("POST", f"{API}/contracts/<contract_id>/sign"): lambda w, _: _ctr(w, _P, "/sign", None, 200),
+    ("POST", f"{API}/contracts/<contract_id>/signatures"): _contract_signature,
+    ("POST", f"{API}/contracts/<contract_id>/terminate"): lambda w, _: _ctr(
+        w, _P, "/terminate", {"reason": "The project was cancelled."}, 200
+    ),
+    ("POST", f"{API}/contracts/<contract_id>/amendments"): lambda w, _: _ctr(
+        w, _A, "/amendments", {"title": "Amended"}, 201
+    ),
+    ("POST", f"{API}/contracts/countersign"): _countersign_contract,
+    ("POST", f"{API}/benefit-rules"): lambda w, _: Call(f"{API}/benefit-rules", _proposal(), 201),
+    ("POST", f"{API}/benefit-rules/<int:version>/sign"): lambda w, _: Call(
+        f"{API}/benefit-rules/{_rules(w)}/sign", None, 200
+    ),
+    ("POST", f"{API}/benefit-rules/<int:version>/signatures"): _rules_signature,
+    ("POST", f"{API}/benefit-rules/countersign"): _countersign_rules,
+}
+
+
+def _state(node: Node) -> tuple[int, dict[str, list[tuple[Any, ...]]], list[tuple[Any, ...]]]:
+    """Everything a refused call must leave alone: ledger, projections, passwords."""
+    with node.engine.connect() as conn:
+        credentials = [
+            tuple(r) for r in conn.execute(select(CREDENTIAL).order_by(CREDENTIAL.c.username))
+        ]
+    return node.ledger.size(), snapshot(node.engine), credentials
+
+
+def _last_entry(node: Node) -> dict[str, Any]:
+    size = node.ledger.size()
+    return parse(node.ledger.entries(size - 1, size)[0])
+
+
+def _send(client: FlaskClient, method: str, call: Call, token: str | None) -> TestResponse:
+    headers = _auth(token) if token else {}
+    return client.open(call.path, method=method, json=call.body, headers=headers)
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_matrix_covers_every_state_changing_route(sqlite_node: Node) -> None:
+    """A new endpoint must get a matrix row (and a precondition) before it ships."""
+    app = create_app(sqlite_node)
+    found = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(f"{API}/")
+        for method in (rule.methods or set()) & STATE_CHANGING
+    }
+    assert found == set(MATRIX), (
+        f"missing rows: {sorted(found - set(MATRIX))}; stale rows: {sorted(set(MATRIX) - found)}"
+    )
+    assert set(BUILDERS) == set(GUARDED)
+    assert all(allowed is OPEN or allowed <= EVERYONE for allowed in MATRIX.values())
+
+
+@pytest.mark.parametrize("role", [*ROLES, ANONYMOUS])
+@pytest.mark.parametrize("route", GUARDED, ids=_route_id)
+def test_only_intended_roles_succeed(world: World, route: Route, role: str) -> None:
+    """One cell of the matrix. A refused call must change nothing, and the very same request
+    must then succeed for an allowed role, so the refusal is about the role alone."""
+    method, _ = route
+    allowed = MATRIX[route]
+    assert allowed is not OPEN
+    # Who acts: the cell's role if it may, else an allowed role that then proves the request.
+    acting_role = role if role in allowed else min(allowed, key=ROLES.index)
+    acting = PEOPLE[acting_role]
+    call = BUILDERS[route](world, acting)
+    before = _state(world.node)
+
+    if role in allowed:
+        response = _send(world.client, method, call, world.tokens[role])
+        assert response.status_code == call.status, response.text
+        assert world.node.ledger.size() == before[0] + call.entries
+        if call.entries:
+            assert _last_entry(world.node)["actor"] == acting
+        return
+
+    token = None if role == ANONYMOUS else world.tokens[role]
+    # The same call with an empty body too: credentials are checked before the body, so a
+    # refused caller learns nothing about validation (and a lost decorator shows up as 422).
+    for sent in [call] if call.body is None else [call, replace(call, body={})]:
+        response = _send(world.client, method, sent, token)
+        if token is None:
+            _problem(response, 401)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        else:
+            assert "role" in _problem(response, 403)["detail"]
+        assert _state(world.node) == before
+
+    witness = _send(world.client, method, call, world.tokens[acting_role])
+    assert witness.status_code == call.status, f"{acting} could not: {witness.text}"
+
+
+# --- sign-in and the credentials themselves -----------------------------------------------------
+
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def client(node: Node) -> FlaskClient:
+    add_people(node)
+    return create_app(node).test_client()
+
+
+def test_login_gives_a_working_token_and_writes_nothing(client: FlaskClient, node: Node) -> None:
+    """Sign-in is open to anyone, so it must be neither a way in without the password nor a
+    way to write on the ledger."""
+    set_password(node.engine, "sam", PASSWORD)
+    before = _state(node)
+
+    r = client.post(f"{API}/auth/login", json={"username": "sam", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    issued = r.get_json()
+    assert issued["username"] == "sam" and issued["roles"] == [STEWARD]
+    assert _state(node) == before
+
+    me = client.get(f"{API}/me", headers=_auth(issued["token"]))
+    assert me.status_code == 200 and me.get_json()["username"] == "sam"
+    done = client.post(
+        f"{API}/attestations", json={"statement": "Signed in."}, headers=_auth(issued["token"])
+    )
+    assert done.status_code == 201, done.text
+    assert _last_entry(node)["actor"] == "sam"
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("sam", "not the password at all"), ("nobody", PASSWORD), ("rita", PASSWORD)],
+    ids=["wrong-password", "unknown-user", "no-password-set"],
+)
+def test_login_refusals_write_nothing(
+    client: FlaskClient, node: Node, username: str, password: str
+) -> None:
+    set_password(node.engine, "sam", PASSWORD)
+    before = _state(node)
+    r = client.post(f"{API}/auth/login", json={"username": username, "password": password})
+    _problem(r, 401)
+    assert _state(node) == before
+
+
+def test_login_scoped_to_fewer_roles(client: FlaskClient, node: Node) -> None:
+    """Asking for a subset of one's roles limits the token; asking for more is refused."""
+    add_person(
+        node.ledger,
+        OPERATOR,
+        {"username": "max", "display_name": "Max", "roles": [ADMIN, STEWARD]},
+    )
+    set_password(node.engine, "max", PASSWORD)
+    login = {"username": "max", "password": PASSWORD}
+
+    before = _state(node)
+    _problem(client.post(f"{API}/auth/login", json={**login, "roles": [DIRECTOR]}), 403)
+    assert _state(node) == before
+
+    r = client.post(f"{API}/auth/login", json={**login, "roles": [STEWARD]})
+    assert r.status_code == 201 and r.get_json()["roles"] == [STEWARD]
+    token = r.get_json()["token"]
+    person = {"username": "kim", "display_name": "Kim", "roles": ["researcher"]}
+    _problem(client.post(f"{API}/people", json=person, headers=_auth(token)), 403)
+    assert _state(node) == before
+    ok = client.post(f"{API}/datasets", json=_metadata("Scoped"), headers=_auth(token))
+    assert ok.status_code == 201, ok.text
+
+
+def test_scoped_token_grants_only_its_roles(client: FlaskClient, node: Node) -> None:
+    """A token limited to some roles must not act with the person's others."""
+    add_person(
+        node.ledger,
+        OPERATOR,
+        {"username": "max", "display_name": "Max", "roles": [ADMIN, STEWARD]},
+    )
+    as_steward = _auth(create_token(node.engine, "max", roles=[STEWARD])[0])
+    as_admin = _auth(create_token(node.engine, "max", roles=[ADMIN])[0])
+    as_both = _auth(create_token(node.engine, "max")[0])
+
+    def person() -> dict[str, Any]:
+        return {"username": f"p{uuid.uuid4().hex[:8]}", "display_name": "P", "roles": ["lead"]}
+
+    before = _state(node)
+    _problem(client.post(f"{API}/people", json=person(), headers=as_steward), 403)
+    _problem(client.post(f"{API}/datasets", json=_metadata("x"), headers=as_admin), 403)
+    _problem(
+        client.post(f"{API}/benefit-rules/countersign", json={"document": {}}, headers=as_steward),
+        403,
+    )
+    assert _state(node) == before
+
+    assert (
+        client.post(f"{API}/datasets", json=_metadata("a"), headers=as_steward).status_code == 201
+    )
+    assert client.post(f"{API}/people", json=person(), headers=as_admin).status_code == 201
+    assert client.post(f"{API}/people", json=person(), headers=as_both).status_code == 201
+    assert client.post(f"{API}/datasets", json=_metadata("b"), headers=as_both).status_code == 201
+
+
+def test_taking_a_role_away_takes_effect_on_existing_tokens(
+    client: FlaskClient, node: Node
+) -> None:
+    """Roles are re-read on every request: a token is not a frozen grant."""
+    token = _auth(token_for(node, "sam"))
+    assert client.post(f"{API}/datasets", json=_metadata("a"), headers=token).status_code == 201
+    change_roles(node.ledger, OPERATOR, "sam", {"roles": ["researcher"]})
+    before = _state(node)
+    _problem(client.post(f"{API}/datasets", json=_metadata("b"), headers=token), 403)
+    assert _state(node) == before
+
+
+def test_deactivated_persons_token_is_refused(client: FlaskClient, node: Node) -> None:
+    """Deactivation must end every session at once, not when the token expires."""
+    set_password(node.engine, "sam", PASSWORD)
+    token = _auth(token_for(node, "sam"))
+    attestation = {"statement": "Before leaving."}
+    assert client.post(f"{API}/attestations", json=attestation, headers=token).status_code == 201
+
+    deactivate_person(node.ledger, OPERATOR, "sam", {"reason": "Left the hospital."})
+    before = _state(node)
+    for method, path, body in (
+        ("POST", f"{API}/attestations", attestation),
+        ("POST", f"{API}/datasets", _metadata("After leaving")),
+        ("PUT", f"{API}/me/password", {"current_password": PASSWORD, "new_password": "x" * 20}),
+        ("GET", f"{API}/me", None),
+    ):
+        r = client.open(path, method=method, json=body, headers=token)
+        _problem(r, 401)
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    login = {"username": "sam", "password": PASSWORD}
+    _problem(client.post(f"{API}/auth/login", json=login), 401)
+    assert _state(node) == before
+    assert check_password(node.engine, "sam", PASSWORD) is None
+
+
+def test_revoked_token_is_refused(client: FlaskClient, node: Node) -> None:
+    token = token_for(node, "ada")
+    person = {"username": "kim", "display_name": "Kim", "roles": ["researcher"]}
+    revoke_token(node.engine, token.split("_")[1])
+    before = _state(node)
+    r = client.post(f"{API}/people", json=person, headers=_auth(token))
+    _problem(r, 401)
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert _state(node) == before
+    # Another token of the same person still works: revocation is per token.
+    fresh = _auth(token_for(node, "ada"))
+    assert client.post(f"{API}/people", json=person, headers=fresh).status_code == 201
