@@ -185,6 +185,28 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
     signature = sign_document(institute.key, document)
     rules.add_rules_signature(ledger, lee, 1, {"member": institute.origin, "signature": signature})
 
+    # The institute proposes a contract over its own data; the hospital countersigns it, and
+    # accepts benefit rules the institute's lead proposed.
+    theirs = actor(institute, "sam")
+    their_ds = datasets.register_dataset(
+        institute.ledger, theirs, metadata(title="Genotyped diabetes sub-cohort")
+    ).body["dataset"]
+    their_values = contract_values(institute, hospital, their_ds)
+    their_values["parties"][1]["role"] = "recipient"
+    inbound = lifecycle.draft_contract(institute.ledger, theirs, their_values).body["contract"]
+    lifecycle.propose_contract(institute.ledger, theirs, inbound)
+    lifecycle.countersign(
+        ledger, hospital.key, sam, lifecycle.get_contract(institute.engine, inbound)["document"]
+    )
+    rules.propose_rules(
+        institute.ledger,
+        actor(institute, "lee"),
+        {"event_weights": {"output.publication": "5"}, "method": "proportional"},
+    )
+    rules.countersign_rules(
+        ledger, hospital.key, ada, rules.get_rules(institute.engine, 1)["document"]
+    )
+
     change_roles(ledger, ada, "sue", {"roles": ["researcher"]})
     deactivate_person(ledger, ada, "lee", {"reason": "left the alliance office"})
     return {

@@ -248,8 +248,8 @@ VIOLATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "no datasets": (_set("datasets", []), "datasets"),
     "version 1 amending": (_set("amends", {"id": "ctr-7k2m9q4x1c", "version": 1}), "amends"),
     "version 2 amending nothing": (_set("version", 2), "amends"),
-    "amendment skipping a version": (
-        _both(_set("version", 3), _set("amends", {"id": "ctr-7k2m9q4x1c", "version": 1})),
+    "amendment of a later version": (
+        _both(_set("version", 3), _set("amends", {"id": "ctr-7k2m9q4x1c", "version": 3})),
         "amends.version",
     ),
     "amendment of another contract": (
@@ -287,7 +287,7 @@ def test_messages_say_what_is_wrong() -> None:
     assert errors["benefit_split"] == ["the shares add up to 99.99, not 100"]
     assert errors["purposes.1.disease"] == ["is required"]
     assert "permission, not a modifier" in errors["modifiers.0.code"][0]
-    assert "decimal string" in errors["compensation.fee_per_grant"][0]
+    assert errors["compensation.fee_per_grant"] == ['write it as text in quotes, e.g. "12.5"']
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from consortium.auth.roles import NODE
 from consortium.auth.tokens import create_token
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
-from consortium.contracts.signing import sign_document
+from consortium.contracts.signing import list_countersigned, sign_document
 from consortium.crypto.canonical import canonical_bytes
 from consortium.crypto.keys import verify_signature
 from consortium.errors import Conflict, Forbidden, Invalid
@@ -217,7 +217,7 @@ def test_expiry_and_termination(nodes: tuple[Node, Node, str]) -> None:
     terminate = lambda: lifecycle.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "breach"}
     )
-    _refused(hospital, terminate, Conflict)
+    assert "nothing to terminate" in str(_refused(hospital, terminate, Conflict))
 
     other = active()
     lifecycle.terminate_contract(hospital.ledger, sam, other, {"reason": "study cancelled"})
@@ -225,17 +225,102 @@ def test_expiry_and_termination(nodes: tuple[Node, Node, str]) -> None:
     assert (view["status"], view["end_reason"]) == ("terminated", "study cancelled")
 
 
-def test_expiry_job_uses_todays_date(nodes: tuple[Node, Node, str]) -> None:
+def test_expiry_job_keeps_the_last_day(nodes: tuple[Node, Node, str]) -> None:
+    hospital, institute, ds = nodes
+    sam = scenario.actor(hospital, "sam")
+    values = scenario.contract_values(hospital, institute, ds)
+    today = datetime.now(UTC).date().isoformat()
+    values["terms"]["term"] = {"start": "2020-01-01", "end": today}
+    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    lifecycle.propose_contract(hospital.ledger, sam, cid)
+    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
+    scenario.countersigned(hospital, institute, cid)
+    expiry_job(hospital)  # the scheduled job, with the real date: the last day still counts
+    assert lifecycle.get_contract(hospital.engine, cid)["status"] == "active"
+    assert [
+        e.body["contract"]
+        for e in lifecycle.expire_contracts(
+            hospital.ledger, NODE, datetime.now(UTC).date() + timedelta(days=1)
+        )
+    ] == [cid]
+
+
+def test_a_contract_past_its_term_cannot_be_agreed(nodes: tuple[Node, Node, str]) -> None:
     hospital, institute, ds = nodes
     sam = scenario.actor(hospital, "sam")
     values = scenario.contract_values(hospital, institute, ds)
     values["terms"]["term"] = {"start": "2020-01-01", "end": "2021-12-31"}
     cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    exc = _refused(
+        hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Conflict
+    )
+    assert "ended on 2021-12-31" in str(exc)
+
+
+def test_terminating_a_pending_amendment_keeps_the_contract(
+    nodes: tuple[Node, Node, str],
+) -> None:
+    hospital, institute, ds = nodes
+    sam = scenario.actor(hospital, "sam")
+    cid = lifecycle.draft_contract(
+        hospital.ledger, sam, scenario.contract_values(hospital, institute, ds)
+    ).body["contract"]
     lifecycle.propose_contract(hospital.ledger, sam, cid)
     lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
     scenario.countersigned(hospital, institute, cid)
-    expiry_job(hospital)
-    assert lifecycle.get_contract(hospital.engine, cid)["status"] == "expired"
+    later = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
+    lifecycle.amend_contract(hospital.ledger, sam, cid, later)
+    again = lambda: lifecycle.amend_contract(hospital.ledger, sam, cid, later)  # noqa: E731
+    assert "pending amendment" in str(_refused(hospital, again, Conflict))
+
+    lifecycle.terminate_contract(hospital.ledger, sam, cid, {"reason": "not needed", "version": 2})
+    assert lifecycle.get_contract(hospital.engine, cid, 2)["status"] == "terminated"
+    assert lifecycle.get_contract(hospital.engine, cid, 1)["status"] == "active"
+    lifecycle.amend_contract(hospital.ledger, sam, cid, later)  # a fresh amendment, version 3
+    event = lifecycle.terminate_contract(hospital.ledger, sam, cid, {"reason": "study over"})
+    assert event.body["versions"] == [1, 3]
+    statuses = [lifecycle.get_contract(hospital.engine, cid, v)["status"] for v in (1, 2, 3)]
+    assert statuses == ["terminated", "terminated", "terminated"]
+    nothing = lambda: lifecycle.terminate_contract(  # noqa: E731
+        hospital.ledger, sam, cid, {"reason": "again"}
+    )
+    _refused(hospital, nothing, Conflict)
+
+
+def test_a_node_countersigns_one_document_per_version(nodes: tuple[Node, Node, str]) -> None:
+    hospital, institute, ds = nodes
+    sam = scenario.actor(hospital, "sam")
+    cid = lifecycle.draft_contract(
+        hospital.ledger, sam, scenario.contract_values(hospital, institute, ds)
+    ).body["contract"]
+    lifecycle.propose_contract(hospital.ledger, sam, cid)
+    document = lifecycle.get_contract(hospital.engine, cid)["document"]
+    theirs = scenario.actor(institute, "sam")
+    lifecycle.countersign(institute.ledger, institute.key, theirs, document)
+    for doc in (document, {**document, "title": "A different text, same id and version"}):
+        _refused(
+            institute,
+            lambda d=doc: lifecycle.countersign(institute.ledger, institute.key, theirs, d),
+            Conflict,
+        )
+    signed = list_countersigned(institute.engine, "contract")
+    assert [(c["ref"], c["version"], c["title"]) for c in signed] == [(cid, 1, document["title"])]
+
+
+def test_a_contract_cannot_allow_more_than_its_dataset(nodes: tuple[Node, Node, str]) -> None:
+    hospital, institute, ds = nodes  # the dataset allows HMB, and requires IRB and PUB
+    sam = scenario.actor(hospital, "sam")
+    values = scenario.contract_values(hospital, institute, ds)
+    values["template"] = "open-research-attribution"  # GRU, no conditions
+    values["terms"]["term"] = {"start": "2026-01-01", "end": "2027-12-31"}
+    exc = _refused(
+        hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, values), Invalid
+    )
+    assert "GRU is not covered" in exc.errors["purposes"][0]
+    assert any("requires IRB" in m for m in exc.errors["modifiers"])
+    values["terms"]["purposes"] = [{"code": "HMB"}]
+    values["terms"]["modifiers"] = [{"code": "IRB"}, {"code": "PUB"}]
+    assert lifecycle.draft_contract(hospital.ledger, sam, values).kind == "contract.drafted"
 
 
 def test_benefit_rules_in_force_once_every_member_signed(nodes: tuple[Node, Node, str]) -> None:

@@ -57,7 +57,8 @@ def _template(t: Any) -> dict[str, Any]:
 
 
 def _contract(event: Event) -> dict[str, Any]:
-    view = lifecycle.get_contract(node().engine, event.body["contract"], event.body["version"])
+    version = event.body.get("version") or max(event.body["versions"])
+    view = lifecycle.get_contract(node().engine, event.body["contract"], version)
     return {**view, "entry": event.index}
 
 
@@ -167,7 +168,7 @@ class Signatures(MethodView):
 class Terminate(MethodView):
     @blp.doc(**SECURED)
     @require_actor(STEWARD)
-    @blp.arguments(lifecycle.ReasonSchema)
+    @blp.arguments(lifecycle.TerminateSchema)
     @blp.response(200, ContractView)
     def post(self, _: dict[str, Any], contract_id: str) -> dict[str, Any]:
         """End a proposed or active contract early, with the reason (steward)."""

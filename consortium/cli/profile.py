@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -26,12 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from consortium.cli.common import err, out
 from consortium.profile import Profile, ProfileError, profile_file
-
-# Our own consoles (same settings as the group's): importing them from consortium.cli would
-# make this module depend on the package that registers it.
-err = Console(stderr=True)
-out = Console(soft_wrap=True)
 
 LARGE = 64 << 20
 """Files at least this size show a progress bar even when standard error is not a terminal

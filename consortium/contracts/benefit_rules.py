@@ -17,7 +17,13 @@ from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
 
 from consortium.auth.roles import ADMIN, LEAD, Actor
-from consortium.contracts.signing import check_signature, document_digest, sign_document
+from consortium.contracts.signing import (
+    check_not_countersigned,
+    check_signature,
+    document_digest,
+    project_countersignature,
+    sign_document,
+)
 from consortium.crypto.keys import NodeKey
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
@@ -25,6 +31,7 @@ from consortium.ledger.log import Ledger
 from consortium.registry.members import MEMBER, self_member
 
 DOCUMENT_TYPE = "consortium.benefit-rules/v1"
+RULES_DOCUMENT = "benefit-rules"
 EVENT_TYPES = (
     "dataset.published",
     "grant.issued",
@@ -252,15 +259,25 @@ def countersign_rules(ledger: Ledger, key: NodeKey, actor: Actor, document: dict
             m.get("origin") == own.origin and m.get("public_key") == own.public_key for m in named
         ):
             raise Invalid("not a member", {"members": ["this institution is not named"]})
+        version = document.get("version")
+        if type(version) is not int or version < 1:
+            raise Invalid("not benefit rules", {"document": ["version must be a whole number"]})
+        check_not_countersigned(tx.conn, RULES_DOCUMENT, RULES_DOCUMENT, version)
         signature = sign_document(key, document)
         record(
             tx,
             "benefit_rules.countersigned",
             actor.name,
             {
-                "version": document.get("version"),
+                "version": version,
                 "digest": document_digest(document),
+                "title": f"benefit rules version {version}",
                 "signature": signature,
             },
         )
         return signature
+
+
+@projects("benefit_rules.countersigned")
+def _countersigned(conn: Connection, event: Event) -> None:
+    project_countersignature(conn, event, RULES_DOCUMENT, RULES_DOCUMENT, event.body["title"])

@@ -123,10 +123,18 @@ def _describe(error: ValidationError) -> Iterator[Problem]:
         yield path, schema["contains"]["description"]
     elif kind in ("pattern", "format"):
         yield path, f"{error.instance!r} is not {schema.get('description', 'in the right form')}"
+    elif kind == "type" and schema.get("type") == "string" and _is_number(error.instance):
+        yield path, f'write it as text in quotes, e.g. "{error.instance}"'
+    elif kind == "type" and schema.get("type") == "integer" and isinstance(error.instance, float):
+        yield path, "must be a whole number"
     elif kind == "type" and isinstance(error.instance, float):
         yield path, _NO_FLOATS
     else:
         yield path, error.message
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _add(errors: dict[str, list[str]], path: Path, message: str) -> None:
@@ -200,10 +208,11 @@ def _modifier_codes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _amendment(doc: dict[str, Any]) -> Iterator[Problem]:
-    """Version 1 amends nothing; version n amends version n - 1 of the same contract.
+    """Version 1 amends nothing; version n amends an earlier version of the same contract.
 
-    Without this, two amendments could claim the same predecessor, or a "version 3" could
-    skip the version the parties actually signed.
+    Usually that is n - 1; it is earlier when an amendment was dropped before it was signed
+    (version 3 then amends version 1, the one in force). The node checks that the amended
+    version is the one in force; the document can only say it is earlier.
     """
     version, amends = doc.get("version"), doc.get("amends")
     if type(version) is not int or version < 1:
@@ -217,8 +226,9 @@ def _amendment(doc: dict[str, Any]) -> Iterator[Problem]:
     elif isinstance(amends, dict):
         if "id" in amends and amends["id"] != doc.get("id"):
             yield ("amends", "id"), "must be this contract's own id: an amendment is a new version"
-        if "version" in amends and amends["version"] != version - 1:
-            yield ("amends", "version"), f"must be {version - 1}, the version before {version}"
+        earlier = amends.get("version")
+        if type(earlier) is int and not 1 <= earlier < version:
+            yield ("amends", "version"), f"must be an earlier version than {version}"
 
 
 def _parties(doc: dict[str, Any]) -> Iterator[Problem]:

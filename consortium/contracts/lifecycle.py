@@ -32,13 +32,20 @@ from sqlmodel import Field, SQLModel
 
 from consortium.auth.roles import STEWARD, Actor
 from consortium.contracts.document import ContractDocumentError, check_document, normalise
-from consortium.contracts.signing import check_signature, document_digest, sign_document
+from consortium.contracts.signing import (
+    check_not_countersigned,
+    check_signature,
+    document_digest,
+    project_countersignature,
+    sign_document,
+)
 from consortium.contracts.templates import TemplateError, load_template, merge, missing_fields
 from consortium.crypto.keys import NodeKey
+from consortium.duo import covers, resolve
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
-from consortium.registry.datasets import DATASET, WITHDRAWN
+from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
 from consortium.registry.members import MEMBER, self_member
 
 DRAFT = "draft"
@@ -49,6 +56,7 @@ TERMINATED = "terminated"
 SUPERSEDED = "superseded"
 STATUSES = (DRAFT, PROPOSED, ACTIVE, EXPIRED, TERMINATED, SUPERSEDED)
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+CONTRACT_DOCUMENT = "contract"
 # What the node fills in; a steward's values for these are ignored.
 _NODE_FIELDS = ("type", "id", "version", "amends", "template")
 
@@ -132,8 +140,13 @@ class SignatureSchema(Schema):
     )
 
 
-class ReasonSchema(Schema):
+class TerminateSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    version = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Only this version (e.g. an unwanted amendment)."},
+    )
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -265,7 +278,52 @@ def _compose(
     if "datasets" in data:
         document["datasets"] = _datasets(conn, data["datasets"], own)
     document.update(identity)
-    return _checked(normalise(document))
+    document = _checked(normalise(document))
+    _check_dataset_terms(conn, document, own)
+    return document
+
+
+def _check_dataset_terms(conn: Connection, document: dict[str, Any], own: str) -> None:
+    """A contract may not allow more than this node's datasets declare.
+
+    Every purpose must be covered by each local dataset's DUO permissions (GRU ⊃ HMB ⊃ DS),
+    and every condition a dataset declares (its DUO modifiers) must be in the contract: a
+    steward cannot sign away, by choosing a looser template, what the data's consent allows.
+    """
+    errors: dict[str, list[str]] = {}
+    codes = {m["code"] for m in document["modifiers"]}
+    for ref in document["datasets"]:
+        if ref["provider"] != own:
+            continue
+        meta = conn.execute(
+            select(VERSION.c.metadata).where(
+                VERSION.c.dataset_id == ref["id"], VERSION.c.version == ref["version"]
+            )
+        ).scalar_one()
+        allowed = meta["duo"]["permissions"]
+        for purpose in document["purposes"]:
+            if not any(covers(p, purpose["code"]) for p in allowed):
+                errors.setdefault("purposes", []).append(
+                    f"{resolve(purpose['code']).shorthand} is not covered by {ref['id']}'s "
+                    f"permissions ({', '.join(resolve(p).shorthand for p in allowed)})"
+                )
+            elif (
+                resolve(purpose["code"]).shorthand == "DS"
+                and meta["duo"].get("diseases")
+                and purpose.get("disease") not in meta["duo"]["diseases"]
+            ):
+                errors.setdefault("purposes", []).append(
+                    f"{ref['id']} allows disease-specific use only for "
+                    f"{', '.join(meta['duo']['diseases'])}"
+                )
+        for modifier in meta["duo"]["modifiers"]:
+            if modifier["code"] not in codes:
+                errors.setdefault("modifiers", []).append(
+                    f"{ref['id']} requires {resolve(modifier['code']).shorthand} "
+                    f"({resolve(modifier['code']).label}); the contract must include it"
+                )
+    if errors:
+        raise Invalid("the contract allows more than its datasets do", errors)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -326,6 +384,7 @@ def propose_contract(ledger: Ledger, actor: Actor, contract_id: str) -> Event:
         if row.status != DRAFT:
             raise Conflict(f"contract {contract_id!r} is {row.status}, not a draft")
         _checked(row.document)
+        _check_term_open(row.document)
         return record(
             tx,
             "contract.proposed",
@@ -338,9 +397,14 @@ def propose_contract(ledger: Ledger, actor: Actor, contract_id: str) -> Event:
         )
 
 
+def _check_term_open(document: dict[str, Any]) -> None:
+    """A contract whose last day has passed can no longer be agreed to."""
+    end = document["term"]["end"]
+    if end < datetime.now(UTC).date().isoformat():
+        raise Conflict(f"the contract's term ended on {end}; amend the dates or draft anew")
+
+
 def _signature_event(tx: Any, actor: Actor, row: Any, party: str, signature: str) -> Event:
-    if row.status != PROPOSED:
-        raise Conflict(f"contract {row.id!r} is {row.status}; only proposed contracts are signed")
     parties = {p["origin"]: p for p in row.document["parties"]}
     if party not in parties:
         raise Invalid("not a party", {"party": [f"{party!r} is not a party to this contract"]})
@@ -352,7 +416,10 @@ def _signature_event(tx: Any, actor: Actor, row: Any, party: str, signature: str
         )
     ).first()
     if already is not None:
-        raise Conflict(f"{party!r} has signed this contract already")
+        raise Conflict(f"{party!r} has signed version {row.version} of {row.id!r} already")
+    if row.status != PROPOSED:
+        raise Conflict(f"contract {row.id!r} is {row.status}; only proposed contracts are signed")
+    _check_term_open(row.document)
     check_signature(parties[party]["public_key"], row.document, signature)
     return record(
         tx,
@@ -402,6 +469,8 @@ def countersign(ledger: Ledger, key: NodeKey, actor: Actor, document: dict[str, 
                 "not a party",
                 {"parties": ["this institution (with this node's key) is not a party"]},
             )
+        check_not_countersigned(tx.conn, CONTRACT_DOCUMENT, document["id"], document["version"])
+        _check_term_open(document)
         signature = sign_document(key, document)
         record(
             tx,
@@ -411,6 +480,7 @@ def countersign(ledger: Ledger, key: NodeKey, actor: Actor, document: dict[str, 
                 "contract": document["id"],
                 "version": document["version"],
                 "digest": document_digest(document),
+                "title": document["title"],
                 "signature": signature,
             },
         )
@@ -418,17 +488,36 @@ def countersign(ledger: Ledger, key: NodeKey, actor: Actor, document: dict[str, 
 
 
 def terminate_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:
+    """End the contract: every version still in force or pending, or just ``version``.
+
+    Naming a version drops only that one, e.g. an amendment the parties no longer want,
+    while the version in force stays active.
+    """
     actor.require(STEWARD)
-    reason = ReasonSchema().load(payload)["reason"]
+    data = TerminateSchema().load(payload)
     with ledger.transaction() as tx:
-        row = _row(tx.conn, contract_id)
-        if row.status not in (PROPOSED, ACTIVE):
-            raise Conflict(f"contract {contract_id!r} is {row.status}; it cannot be terminated")
+        rows = tx.conn.execute(
+            select(CONTRACT.c.version, CONTRACT.c.status)
+            .where(CONTRACT.c.id == contract_id)
+            .order_by(CONTRACT.c.version)
+        ).all()
+        if not rows:
+            raise NotFound(f"no contract {contract_id!r}")
+        live = [r.version for r in rows if r.status in (DRAFT, PROPOSED, ACTIVE)]
+        if "version" in data:
+            status = {r.version: r.status for r in rows}.get(data["version"])
+            if status is None:
+                raise NotFound(f"no version {data['version']} of contract {contract_id!r}")
+            if data["version"] not in live:
+                raise Conflict(f"version {data['version']} is {status}; it cannot be terminated")
+            live = [data["version"]]
+        if not live:
+            raise Conflict(f"contract {contract_id!r} is {rows[-1].status}; nothing to terminate")
         return record(
             tx,
             "contract.terminated",
             actor.name,
-            {"contract": contract_id, "version": row.version, "reason": reason},
+            {"contract": contract_id, "versions": live, "reason": data["reason"]},
         )
 
 
@@ -437,10 +526,22 @@ def amend_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict
     actor.require(STEWARD)
     data = AmendSchema().load(payload)
     with ledger.transaction() as tx:
-        row = _row(tx.conn, contract_id)
-        if row.status != ACTIVE:
-            raise Conflict(f"contract {contract_id!r} is {row.status}; only active ones amend")
-        version = row.version + 1
+        rows = tx.conn.execute(
+            select(CONTRACT).where(CONTRACT.c.id == contract_id).order_by(CONTRACT.c.version)
+        ).all()
+        if not rows:
+            raise NotFound(f"no contract {contract_id!r}")
+        pending = [r for r in rows if r.status in (DRAFT, PROPOSED)]
+        if pending:
+            raise Conflict(
+                f"version {pending[-1].version} of {contract_id!r} is a pending amendment "
+                f"({pending[-1].status}); revise it, or terminate that version first"
+            )
+        active = [r for r in rows if r.status == ACTIVE]
+        if not active:
+            raise Conflict(f"contract {contract_id!r} is {rows[-1].status}; only active ones amend")
+        row = active[-1]
+        version = rows[-1].version + 1
         identity = {
             "id": contract_id,
             "version": version,
@@ -555,7 +656,19 @@ def _signed(conn: Connection, event: Event) -> None:
 
 @projects("contract.terminated")
 def _terminated(conn: Connection, event: Event) -> None:
-    _set_status(conn, event, TERMINATED, end_reason=event.body["reason"])
+    b = event.body
+    conn.execute(
+        update(CONTRACT)
+        .where(CONTRACT.c.id == b["contract"], CONTRACT.c.version.in_(b["versions"]))
+        .values(status=TERMINATED, changed_at=event.time, end_reason=b["reason"])
+    )
+
+
+@projects("contract.countersigned")
+def _countersigned(conn: Connection, event: Event) -> None:
+    project_countersignature(
+        conn, event, CONTRACT_DOCUMENT, event.body["contract"], event.body["title"]
+    )
 
 
 @projects("contract.expired")

@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from sqlalchemy import Column, Connection, Engine, Integer, String, insert, select
+from sqlmodel import Field, SQLModel
+
 from consortium.crypto.canonical import canonical_bytes
 from consortium.crypto.keys import NodeKey, b64decode, b64encode, verify_signature
-from consortium.errors import Invalid
+from consortium.errors import Conflict, Invalid
+from consortium.events import Event, projection_table
 
 
 def document_digest(document: dict[str, Any]) -> str:
@@ -35,3 +39,68 @@ def check_signature(public_key: str, document: dict[str, Any], signature: str) -
             "the signature does not verify",
             {"signature": ["not a valid signature of this document by this party's key"]},
         )
+
+
+class Countersignature(SQLModel, table=True):
+    """Documents this node signed as a party to another node's proposal.
+
+    One signature per document id and version: a node that signed two different documents
+    under the same id and version would be equivocating, so the second is refused.
+    """
+
+    __tablename__ = "countersignature"
+
+    document_type: str = Field(sa_column=Column(String(64), primary_key=True))
+    ref: str = Field(sa_column=Column(String(64), primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    digest: str = Field(sa_column=Column(String(44), nullable=False))
+    title: str = Field(sa_column=Column(String(300), nullable=False))
+    signature: str = Field(sa_column=Column(String(88), nullable=False))
+    signed_by: str = Field(sa_column=Column(String(128), nullable=False))
+    signed_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+COUNTERSIGNATURE = projection_table(Countersignature.__table__)
+
+
+def check_not_countersigned(conn: Connection, document_type: str, ref: str, version: int) -> None:
+    done = conn.execute(
+        select(COUNTERSIGNATURE.c.digest).where(
+            COUNTERSIGNATURE.c.document_type == document_type,
+            COUNTERSIGNATURE.c.ref == ref,
+            COUNTERSIGNATURE.c.version == version,
+        )
+    ).first()
+    if done is not None:
+        raise Conflict(
+            f"this node already signed version {version} of {ref!r} (digest {done.digest}); "
+            "it signs one document per id and version"
+        )
+
+
+def list_countersigned(engine: Engine, document_type: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(COUNTERSIGNATURE)
+            .where(COUNTERSIGNATURE.c.document_type == document_type)
+            .order_by(COUNTERSIGNATURE.c.signed_at)
+        )
+        return [r._asdict() for r in rows]
+
+
+def project_countersignature(
+    conn: Connection, event: Event, document_type: str, ref: str, title: str
+) -> None:
+    b = event.body
+    conn.execute(
+        insert(COUNTERSIGNATURE).values(
+            document_type=document_type,
+            ref=ref,
+            version=b["version"],
+            digest=b["digest"],
+            title=title,
+            signature=b["signature"],
+            signed_by=event.actor,
+            signed_at=event.time,
+        )
+    )

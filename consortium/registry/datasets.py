@@ -33,7 +33,7 @@ from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD,
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
-from consortium.registry.members import self_member
+from consortium.registry.members import MEMBER, self_member
 from consortium.registry.metadata import (
     CONSORTIUM,
     HIGHLY_SENSITIVE,
@@ -151,6 +151,23 @@ class AttachProfileSchema(Schema):
         metadata={"description": "Default: the latest."},
     )
     profile = fields.Nested(ProfileSummarySchema, required=True)
+    identifiers_reviewed = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "Required when the profile found direct identifiers: why they may "
+            "stay (e.g. the matches were checked and are not identifiers)."
+        },
+    )
+
+    @validates_schema
+    def _identifiers(self, data: dict[str, Any], **_: Any) -> None:
+        found = data["profile"].get("direct_identifiers_found")
+        if found and not data.get("identifiers_reviewed"):
+            raise ValidationError(
+                "the profile found direct identifiers: remove them from the data and profile "
+                "it again, or explain in identifiers_reviewed why they may stay",
+                "identifiers_reviewed",
+            )
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -275,17 +292,31 @@ def _load_metadata(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_sources(conn: Connection, metadata: dict[str, Any], own_id: str | None) -> None:
-    errors: dict[int, list[str]] = {}
+    """Local sources must be published (at the version named); others must be members'."""
+    own = self_member(conn).origin
+    errors: dict[str, list[str]] = {}
     for i, source in enumerate(metadata["derived_from"]):
+        where = f"derived_from.{i}"
+        publisher = source.get("publisher", own)
+        if publisher != own:
+            if conn.execute(select(MEMBER.c.origin).where(MEMBER.c.origin == publisher)).first():
+                continue
+            errors[f"{where}.publisher"] = [f"no member institution {publisher!r}"]
+            continue
         row = conn.execute(select(DATASET).where(DATASET.c.id == source["dataset"])).first()
         if source["dataset"] == own_id:
-            errors[i] = ["a dataset cannot be derived from itself"]
-        elif row is None:
-            errors[i] = [f"no dataset {source['dataset']!r} on this node"]
-        elif source.get("version", 1) > row.latest_version:
-            errors[i] = [f"dataset {source['dataset']!r} has no version {source['version']}"]
+            errors[f"{where}.dataset"] = ["a dataset cannot be derived from itself"]
+        elif row is None or row.published_version is None or row.status == WITHDRAWN:
+            errors[f"{where}.dataset"] = [
+                f"no published dataset {source['dataset']!r} on this node "
+                "(give its publisher if another institution holds it)"
+            ]
+        elif source.get("version", 1) > row.published_version:
+            errors[f"{where}.version"] = [
+                f"dataset {source['dataset']!r} has no published version {source['version']}"
+            ]
     if errors:
-        raise Invalid("unknown source datasets", {"derived_from": errors})  # type: ignore[dict-item]
+        raise Invalid("unusable source datasets", errors)
 
 
 def _version_body(
@@ -368,6 +399,8 @@ def attach_profile(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict)
         if version > row.latest_version:
             raise NotFound(f"dataset {dataset_id!r} has no version {version}")
         body: dict[str, Any] = {"dataset": dataset_id, "version": version}
+        if "identifiers_reviewed" in data:
+            body["identifiers_reviewed"] = data["identifiers_reviewed"]
         if row.sensitivity == PUBLIC:
             body["profile"] = data["profile"]
         else:

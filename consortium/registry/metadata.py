@@ -103,6 +103,15 @@ class ConsentSchema(Strict):
     )
     scope = _text(2000, metadata={"description": "What the consent covers, in words."})
 
+    @validates_schema
+    def _coherent(self, data: dict[str, Any], **_: Any) -> None:
+        if data["legal_basis"] == "legacy-without-consent" and data["secondary_use_consent"]:
+            raise ValidationError(
+                "legacy data collected without consent cannot have secondary-use consent; "
+                "choose the legal basis 'consent' if subjects did consent",
+                "secondary_use_consent",
+            )
+
 
 class DeidentificationSchema(Strict):
     method = fields.String(required=True, validate=validate.OneOf(DEIDENTIFICATION))
@@ -110,9 +119,18 @@ class DeidentificationSchema(Strict):
 
 
 class DuoModifierSchema(Strict):
+    """The same parameters, with the same limits, as a contract's modifiers take."""
+
     code = fields.String(required=True, metadata={"example": "DUO:0000025"})
-    months = fields.Integer(strict=True, validate=validate.Range(min=1, max=1200))
-    regions = fields.List(_text(64), validate=validate.Length(min=1))
+    months = fields.Integer(strict=True, validate=validate.Range(min=1, max=600))
+    regions = fields.List(
+        fields.String(
+            validate=validate.Regexp(
+                r"^[A-Z]{2}$", error='an ISO 3166-1 alpha-2 code such as "DE", or "EU"'
+            )
+        ),
+        validate=validate.Length(min=1),
+    )
     until = fields.Date()
 
 
@@ -175,6 +193,13 @@ def _duo_problem(code: str, kind: str) -> str | None:
 
 class SourceSchema(Strict):
     dataset = fields.String(required=True, metadata={"example": "ds-7q2m4k9x1c"})
+    publisher = _text(
+        255,
+        metadata={
+            "description": "Origin of the member institution that holds the source, "
+            "when it is not this node."
+        },
+    )
     version = fields.Integer(strict=True, validate=validate.Range(min=1))
     weight = _weight("How much of the derived dataset comes from this source.")
 
@@ -222,6 +247,21 @@ class DatasetMetadataSchema(Strict):
         names = [s["dataset"] for s in value]
         if len(names) != len(set(names)):
             raise ValidationError("each source dataset at most once")
+
+    @validates_schema
+    def _flags(self, data: dict[str, Any], **_: Any) -> None:
+        """Genetic and cross-border data constrain who sees the metadata and where it goes."""
+        if data.get("genetic_data") and data["sensitivity"] in (PUBLIC, CONSORTIUM):
+            raise ValidationError(
+                "genetic data needs the restricted or highly-sensitive tier", "sensitivity"
+            )
+        codes = {resolve(m["code"]).shorthand for m in data["duo"]["modifiers"]}
+        if data.get("cross_border_restricted") and "GS" not in codes:
+            raise ValidationError(
+                "data that may not cross borders needs the GS (geographical restriction) "
+                "modifier naming where it may be used",
+                "duo",
+            )
 
     @validates_schema
     def _weights(self, data: dict[str, Any], **_: Any) -> None:

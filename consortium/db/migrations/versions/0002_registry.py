@@ -63,6 +63,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("contract_id", "version", "party"),
     )
     op.create_table(
+        "countersignature",
+        sa.Column("document_type", sa.String(length=64), nullable=False),
+        sa.Column("ref", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("digest", sa.String(length=44), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("signature", sa.String(length=88), nullable=False),
+        sa.Column("signed_by", sa.String(length=128), nullable=False),
+        sa.Column("signed_at", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("document_type", "ref", "version"),
+    )
+    op.create_table(
         "credential",
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
@@ -166,6 +178,7 @@ def downgrade() -> None:
     op.drop_table("dataset_profile")
     op.drop_table("dataset")
     op.drop_table("credential")
+    op.drop_table("countersignature")
     op.drop_table("contract_signature")
     op.drop_table("contract")
     op.drop_table("benefit_rules_signature")
