@@ -157,9 +157,12 @@ def acting(node: Node, as_user: str | None) -> Actor:
 
 @contextmanager
 def opened(ctx: Context) -> Iterator[Node]:
+    """The node, for one command. If the command wrote entries, a checkpoint covers them
+    before it returns, so `consortium verify` and peers see them at once."""
     node = ctx.open()
     try:
         with refusals():
             yield node
+        node.ledger.checkpoint()
     finally:
         node.close()

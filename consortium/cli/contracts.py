@@ -18,6 +18,7 @@ from consortium.cli.common import (
     acting,
     as_option,
     data_dir_option,
+    err,
     main,
     opened,
     out,
@@ -27,6 +28,7 @@ from consortium.cli.common import (
 )
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
+from consortium.contracts.signing import document_digest, list_countersigned
 from consortium.contracts.templates import list_templates
 
 
@@ -42,10 +44,13 @@ def contract() -> None:
 
 
 @contract.command("templates")
+@data_dir_option
 def contract_templates() -> None:
-    """The templates a contract can start from."""
+    """The templates a contract can start from, and what each asks you to fill in."""
     for t in list_templates():
-        click.echo(f"{t.name}  {t.title}\n    fill in: {', '.join(t.fill_fields)}")
+        out.print(f"[bold]{t.name}[/]  {t.title}")
+        out.print(f"    {t.description}", highlight=False)
+        out.print(f"    fill in: {', '.join(t.fill_fields)}", highlight=False)
 
 
 @contract.command("draft")
@@ -96,6 +101,7 @@ def contract_export(ctx: Context, contract_id: str, version: int | None) -> None
     """Print the contract document for the other parties to countersign."""
     with opened(ctx) as node:
         view = lifecycle.get_contract(node.engine, contract_id, version)
+    err.print(f"digest {document_digest(view['document'])}: compare it with the other party")
     click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
 
 
@@ -110,7 +116,8 @@ def contract_countersign(ctx: Context, document_file: Path, as_user: str | None)
     with opened(ctx) as node:
         signature = lifecycle.countersign(node.ledger, node.key, acting(node, as_user), document)
         origin = node.origin
-    out.print(f"Signed as {origin}. Send the proposer: --party {origin} --signature <below>")
+    out.print(f"Signed as {origin} the document with digest {document_digest(document)}.")
+    out.print(f"Send the proposer: --party {origin} --signature <below>")
     click.echo(signature)
 
 
@@ -138,16 +145,27 @@ def contract_add_signature(
 @contract.command("terminate")
 @click.argument("contract_id")
 @click.option("--reason", required=True)
+@click.option(
+    "--version",
+    type=click.IntRange(min=1),
+    help="Only this version, e.g. a pending amendment; the version in force stays.",
+)
 @as_option
 @data_dir_option
 @pass_ctx
-def contract_terminate(ctx: Context, contract_id: str, reason: str, as_user: str | None) -> None:
-    """End a proposed or active contract early (steward)."""
+def contract_terminate(
+    ctx: Context, contract_id: str, reason: str, version: int | None, as_user: str | None
+) -> None:
+    """End a contract early: every version in force or pending, or just --version (steward)."""
+    payload: dict[str, object] = {"reason": reason}
+    if version is not None:
+        payload["version"] = version
     with opened(ctx) as node:
         event = lifecycle.terminate_contract(
-            node.ledger, acting(node, as_user), contract_id, {"reason": reason}
+            node.ledger, acting(node, as_user), contract_id, payload
         )
-    recorded(f"Terminated {contract_id}", event.index)
+    versions = ", ".join(f"v{v}" for v in event.body["versions"])
+    recorded(f"Terminated {contract_id} {versions}", event.index)
 
 
 @contract.command("amend")
@@ -168,16 +186,31 @@ def contract_amend(ctx: Context, contract_id: str, values_file: Path, as_user: s
 @data_dir_option
 @pass_ctx
 def contract_list(ctx: Context) -> None:
+    """Contracts proposed here (every version), then those this node countersigned."""
     with opened(ctx) as node:
         for c in lifecycle.list_contracts(node.engine):
             click.echo(f"{c['id']}  v{c['version']}  {c['status']}  {c['title']}")
+        for c in list_countersigned(node.engine, lifecycle.CONTRACT_DOCUMENT):
+            click.echo(f"{c['ref']}  v{c['version']}  countersigned here  {c['title']}")
+
+
+@contract.command("show")
+@click.argument("contract_id")
+@click.option("--version", type=click.IntRange(min=1))
+@data_dir_option
+@pass_ctx
+def contract_show(ctx: Context, contract_id: str, version: int | None) -> None:
+    """A contract as JSON: status, digest, signatures and the document."""
+    with opened(ctx) as node:
+        view = lifecycle.get_contract(node.engine, contract_id, version)
+    click.echo(json.dumps(view, indent=2, ensure_ascii=False))
 
 
 @contract.command("expire")
 @data_dir_option
 @pass_ctx
 def contract_expire(ctx: Context) -> None:
-    """Expire contracts whose term has ended (the scheduled job does this daily)."""
+    """Expire contracts whose term has ended (the scheduled job does this hourly)."""
     from consortium.auth.roles import NODE
 
     with opened(ctx) as node:
@@ -258,6 +291,7 @@ def rules_add_signature(
 @data_dir_option
 @pass_ctx
 def rules_list(ctx: Context) -> None:
+    """Benefit-rules versions, who has yet to sign them, and the version in force."""
     with opened(ctx) as node:
         for r in rules.list_rules(node.engine):
             state = "accepted" if r["accepted_at"] else f"awaiting {', '.join(r['awaiting'])}"

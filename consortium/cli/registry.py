@@ -24,6 +24,7 @@ from consortium.cli.common import (
     read_json,
     recorded,
 )
+from consortium.contracts.lifecycle import list_contracts
 from consortium.projections import rebuild
 from consortium.registry import datasets, members, settings
 
@@ -139,6 +140,7 @@ def member_add(ctx: Context, institution: str, vkey: str, as_user: str | None) -
 @data_dir_option
 @pass_ctx
 def member_list(ctx: Context) -> None:
+    """Member institutions and their origins."""
     with opened(ctx) as node:
         for m in members.list_members(node.engine):
             click.echo(f"{m.origin}  {m.institution}{'  (this node)' if m.is_self else ''}")
@@ -232,7 +234,17 @@ def dataset_withdraw(ctx: Context, dataset_id: str, reason: str, as_user: str | 
         event = datasets.withdraw_dataset(
             node.ledger, acting(node, as_user), dataset_id, {"reason": reason}
         )
+        covering = [
+            c["id"]
+            for c in list_contracts(node.engine, "active")
+            if any(d["id"] == dataset_id for d in c["document"]["datasets"])
+        ]
     recorded(f"Withdrew {dataset_id}", event.index)
+    if covering:
+        err.print(
+            f"Note: active contracts still cover it: {', '.join(covering)}. "
+            "Terminate or amend them (`consortium contract terminate ID --reason …`)."
+        )
 
 
 @dataset.command("attach-profile")
@@ -263,7 +275,12 @@ def dataset_list(ctx: Context, as_user: str | None) -> None:
     with opened(ctx) as node:
         for d in datasets.list_datasets(node.engine, acting(node, as_user)):
             title = d.get("metadata", {}).get("title", "(metadata withheld)")
-            click.echo(f"{d['id']}  v{d['version']}  {d['status']}  {d['sensitivity']}  {title}")
+            pending = ""
+            if d["status"] != "withdrawn" and d["latest_version"] != (d["published_version"] or 0):
+                pending = f"  (v{d['latest_version']} awaiting approval)"
+            click.echo(
+                f"{d['id']}  v{d['version']}  {d['status']}  {d['sensitivity']}  {title}{pending}"
+            )
 
 
 @dataset.command("show")

@@ -94,7 +94,9 @@ class NodeConfig:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise NodeConfigError(
-                f"no node in {data_dir}: run `consortium init --data-dir {data_dir} --name NAME`"
+                f"no node in {data_dir}: point at your node with --data-dir DIR (or set "
+                f"CONSORTIUM_DATA_DIR), or create one with `consortium init --data-dir "
+                f"{data_dir} --name NAME`"
             ) from exc
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise NodeConfigError(f"cannot read {path}: {exc}") from exc
