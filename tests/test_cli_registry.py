@@ -101,3 +101,41 @@ def test_password_is_prompted_and_never_echoed(data_dir: Path) -> None:
         main, ["--data-dir", str(data_dir), "user", "password", "sam", "--password", "short"]
     )
     assert short.exit_code == 1 and "at least 12 characters" in short.output
+
+
+def test_contract_commands_across_two_nodes(tmp_path: Path) -> None:
+    hospital, institute = scenario.pair(tmp_path)
+    sam = scenario.actor(hospital, "sam")
+    from consortium.registry import datasets
+
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps(scenario.contract_values(hospital, institute, ds)))
+    home, away = tmp_path / "hospital", tmp_path / "institute"
+    hospital.close()
+    institute.close()
+
+    cid = run(home, "contract", "draft", str(values), "--as", "sam").output.strip().split()[-1]
+    run(home, "contract", "propose", cid, "--as", "sam")
+    run(home, "contract", "sign", cid, "--as", "sam")
+    exported = CliRunner().invoke(main, ["--data-dir", str(home), "contract", "export", cid])
+    document = tmp_path / "document.json"
+    document.write_text(exported.stdout)
+    digest = json.loads(run(home, "contract", "show", cid).output)["digest"]
+    assert f"digest {digest}" in exported.stderr
+    signed = run(away, "contract", "countersign", str(document), "--as", "sam").output
+    assert digest in signed
+    signature = signed.strip().splitlines()[-1]
+    again = run(away, "contract", "countersign", str(document), "--as", "sam", ok=False)
+    assert "already signed version 1" in again.output
+    assert f"{cid}  v1  countersigned here" in run(away, "contract", "list").output
+    origin = json.loads(document.read_text())["parties"][1]["origin"]
+    run(home, "contract", "add-signature", cid, "--party", origin, "--signature", signature)
+    assert json.loads(run(home, "contract", "show", cid).output)["status"] == "active"
+    # Every command that wrote left a checkpoint behind it.
+    assert "not yet under a checkpoint" not in run(home, "verify", "--quick").output
+
+    withdrawn = run(home, "dataset", "withdraw", ds, "--reason", "retired", "--as", "sam")
+    assert f"active contracts still cover it: {cid}" in withdrawn.output
+    ended = run(home, "contract", "terminate", cid, "--reason", "over", "--as", "sam").output
+    assert f"Terminated {cid} v1" in ended

@@ -251,16 +251,28 @@ def dataset_withdraw(ctx: Context, dataset_id: str, reason: str, as_user: str | 
 @click.argument("dataset_id")
 @click.argument("summary_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--version", type=click.IntRange(min=1), help="Default: the latest version.")
+@click.option(
+    "--identifiers-reviewed",
+    metavar="REASON",
+    help="If the profile found direct identifiers: why they may stay (checked, not identifiers).",
+)
 @as_option
 @data_dir_option
 @pass_ctx
 def dataset_attach_profile(
-    ctx: Context, dataset_id: str, summary_file: Path, version: int | None, as_user: str | None
+    ctx: Context,
+    dataset_id: str,
+    summary_file: Path,
+    version: int | None,
+    identifiers_reviewed: str | None,
+    as_user: str | None,
 ) -> None:
     """Attach a `consortium profile --output` summary as a signed quality attestation."""
     payload: dict[str, Any] = {"profile": read_json(summary_file)}
     if version is not None:
         payload["version"] = version
+    if identifiers_reviewed is not None:
+        payload["identifiers_reviewed"] = identifiers_reviewed
     with opened(ctx) as node:
         event = datasets.attach_profile(node.ledger, acting(node, as_user), dataset_id, payload)
     recorded(f"Attached the profile to {dataset_id} version {event.body['version']}", event.index)
