@@ -9,47 +9,39 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, validate, validates_schema
 
 from consortium.auth.roles import ADMIN, STEWARD, Actor
 from consortium.ledger.log import Appended, Ledger
+from consortium.text import PlainDict, Text
 
 KIND = "attestation"
 MAX_DETAILS_BYTES = 16 * 1024
 
 
-def _unicode_text(value: str) -> None:
-    """Lone UTF-16 surrogates survive JSON parsing but cannot be written as UTF-8."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError("must be valid Unicode text") from exc
-
-
 class AttestationSchema(Schema):
     """What an attestation says. Unknown fields are refused, not silently dropped."""
 
-    statement = fields.String(
+    statement = Text(
         required=True,
         validate=[
             validate.Length(min=1, max=4000),
             validate.Regexp(r"\S", error="must not be blank"),
-            _unicode_text,
         ],
         metadata={
             "description": "The statement, in plain words.",
             "example": "All copies of dataset D-17 were deleted as contract C-4 requires.",
         },
     )
-    subject = fields.String(
-        validate=[validate.Length(min=1, max=256), _unicode_text],
+    subject = Text(
+        validate=validate.Length(min=1, max=256),
         metadata={
             "description": "What the statement is about (a dataset, contract or grant id).",
             "example": "contract:C-4",
         },
     )
-    details = fields.Dict(
-        keys=fields.String(),
+    details = PlainDict(
+        keys=Text(),
         metadata={"description": "Further structured facts (at most 16 KiB as JSON)."},
     )
 

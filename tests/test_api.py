@@ -232,7 +232,7 @@ def test_tokens_are_stored_hashed(node: Node) -> None:
 def test_openapi_documents_every_route(client) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     routes = {
-        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+        (re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in client.application.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and not rule.rule.endswith("openapi.json")
         for method in rule.methods - {"HEAD", "OPTIONS"}

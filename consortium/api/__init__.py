@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort, request
 
 from consortium import __version__
 from consortium.api import attestations, contracts, datasets, ledger, node_info, people
 from consortium.api.context import BEARER
 from consortium.api.problems import ProblemApi
 from consortium.node import Node
+from consortium.text import text_problem
 
 
 def create_app(node: Node | Path | str, **settings: Any) -> Flask:
@@ -36,4 +37,11 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     )
     for module in (node_info, ledger, attestations, people, datasets, contracts):
         api.register_blueprint(module.blp)
+
+    @app.before_request
+    def _no_control_characters_in_paths() -> None:
+        # Ids in paths reach SQL; PostgreSQL text cannot even hold a NUL.
+        if text_problem(request.path):
+            abort(404)
+
     return app

@@ -14,6 +14,7 @@ from consortium.attestations import AttestationSchema, record_attestation
 from consortium.auth.roles import ADMIN, STEWARD
 from consortium.crypto.canonical import parse
 from consortium.crypto.keys import b64encode
+from consortium.text import Text
 
 blp = Blueprint(
     "attestations",
@@ -27,7 +28,7 @@ class RecordedSchema(Schema):
     index = fields.Integer(
         strict=True, metadata={"description": "The entry's index in the ledger."}
     )
-    leaf_hash = fields.String(metadata={"description": "Base64 RFC 6962 leaf hash of the entry."})
+    leaf_hash = Text(metadata={"description": "Base64 RFC 6962 leaf hash of the entry."})
     entry = fields.Nested(EntrySchema)
 
 

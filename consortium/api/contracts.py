@@ -15,6 +15,7 @@ from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
 from consortium.contracts.templates import TemplateError, list_templates, load_template
 from consortium.events import Event
+from consortium.text import MAX_ID, Text
 
 SECURED = {"security": [{BEARER: []}]}
 
@@ -27,19 +28,19 @@ blp = Blueprint(
 
 
 class TemplateView(Schema):
-    name = fields.String()
-    title = fields.String()
-    description = fields.String()
-    fill = fields.List(fields.String(), metadata={"description": "Fields the steward supplies."})
+    name = Text()
+    title = Text()
+    description = Text()
+    fill = fields.List(Text(), metadata={"description": "Fields the steward supplies."})
     defaults = fields.Dict()
 
 
 class StatusArgs(Schema):
-    status = fields.String(validate=validate.OneOf(lifecycle.STATUSES))
+    status = Text(validate=validate.OneOf(lifecycle.STATUSES))
 
 
 class VersionArgs(Schema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class DocumentSchema(Schema):

@@ -15,6 +15,7 @@ from consortium.auth.roles import DIRECTOR, STEWARD
 from consortium.events import Event
 from consortium.registry import datasets
 from consortium.registry.metadata import DatasetMetadataSchema
+from consortium.text import MAX_ID, Text
 
 SECURED = {"security": [{BEARER: []}]}
 
@@ -27,11 +28,11 @@ blp = Blueprint(
 
 
 class ListArgs(Schema):
-    status = fields.String(validate=validate.OneOf(datasets.STATUSES))
+    status = Text(validate=validate.OneOf(datasets.STATUSES))
 
 
 class VersionArgs(Schema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 def _done(event: Event) -> dict[str, Any]:

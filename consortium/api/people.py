@@ -15,6 +15,7 @@ from consortium.auth import people
 from consortium.auth.roles import ADMIN, ROLES
 from consortium.auth.tokens import create_token
 from consortium.registry import members, settings
+from consortium.text import Text
 
 SESSION = timedelta(hours=12)
 SECURED = {"security": [{BEARER: []}]}
@@ -28,25 +29,25 @@ blp = Blueprint(
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True)
-    password = fields.String(required=True, load_only=True)
+    username = Text(required=True)
+    password = Text(required=True, load_only=True)
     roles = fields.List(
-        fields.String(),
+        Text(),
         validate=validate.Length(min=1),
         metadata={"description": "Limit the token to these of your roles."},
     )
 
 
 class LoginResult(Schema):
-    token = fields.String(metadata={"description": "Bearer token; shown once."})
+    token = Text(metadata={"description": "Bearer token; shown once."})
     expires_at = fields.DateTime()
-    username = fields.String()
-    roles = fields.List(fields.String())
+    username = Text()
+    roles = fields.List(Text())
 
 
 class PasswordSchema(Schema):
-    current_password = fields.String(required=True, load_only=True)
-    new_password = fields.String(required=True, load_only=True)
+    current_password = Text(required=True, load_only=True)
+    new_password = Text(required=True, load_only=True)
 
 
 def _person(row: Any, entry: int | None = None) -> dict[str, Any]:

@@ -41,6 +41,9 @@ class DatasetView(EntryRef):
     latest_version = fields.Integer(strict=True)
     published_version = fields.Integer(strict=True, allow_none=True)
     version = fields.Integer(strict=True, metadata={"description": "The version shown."})
+    version_sensitivity = fields.String(
+        metadata={"description": "The tier of the version shown, which decides what is shown."}
+    )
     registered_at = fields.String()
     changed_at = fields.String()
     withdrawn_reason = fields.String()

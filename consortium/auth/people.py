@@ -23,6 +23,7 @@ from consortium.auth.roles import ADMIN, ROLES, Actor
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
+from consortium.text import Text
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
 # Names the ledger already uses for the console operator, jobs and the node itself: a person
@@ -58,7 +59,7 @@ CREDENTIAL = Credential.__table__
 
 def _roles_field(required: bool = True) -> fields.List:
     return fields.List(
-        fields.String(validate=validate.OneOf(ROLES)),
+        Text(validate=validate.OneOf(ROLES)),
         required=required,
         validate=validate.Length(min=1, max=len(ROLES)),
         metadata={"description": "One or more of: " + ", ".join(ROLES)},
@@ -66,7 +67,7 @@ def _roles_field(required: bool = True) -> fields.List:
 
 
 class PersonSchema(Schema):
-    username = fields.String(
+    username = Text(
         required=True,
         validate=validate.Regexp(USERNAME, error="2–63 of a-z 0-9 . _ -, starting with a letter"),
         metadata={"example": "alice"},
@@ -77,7 +78,7 @@ class PersonSchema(Schema):
         if value in RESERVED:
             raise ValidationError(f"{value!r} is reserved; choose another username")
 
-    display_name = fields.String(
+    display_name = Text(
         required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Alice Chen"}
     )
     roles = _roles_field()
@@ -88,7 +89,7 @@ class RolesSchema(Schema):
 
 
 class DeactivateSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=1000))
 
 
 def _person_row(conn: Connection, username: str) -> Any:

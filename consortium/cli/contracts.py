@@ -30,6 +30,7 @@ from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
 from consortium.contracts.signing import document_digest, list_countersigned
 from consortium.contracts.templates import list_templates
+from consortium.text import MAX_ID
 
 
 def _status(node_engine: object, contract_id: str) -> str:
@@ -94,7 +95,7 @@ def contract_sign(ctx: Context, contract_id: str, as_user: str | None) -> None:
 
 @contract.command("export")
 @click.argument("contract_id")
-@click.option("--version", type=click.IntRange(min=1))
+@click.option("--version", type=click.IntRange(1, MAX_ID))
 @data_dir_option
 @pass_ctx
 def contract_export(ctx: Context, contract_id: str, version: int | None) -> None:
@@ -147,7 +148,7 @@ def contract_add_signature(
 @click.option("--reason", required=True)
 @click.option(
     "--version",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_ID),
     help="Only this version, e.g. a pending amendment; the version in force stays.",
 )
 @as_option
@@ -196,7 +197,7 @@ def contract_list(ctx: Context) -> None:
 
 @contract.command("show")
 @click.argument("contract_id")
-@click.option("--version", type=click.IntRange(min=1))
+@click.option("--version", type=click.IntRange(1, MAX_ID))
 @data_dir_option
 @pass_ctx
 def contract_show(ctx: Context, contract_id: str, version: int | None) -> None:
@@ -240,7 +241,7 @@ def rules_propose(ctx: Context, rules_file: Path, as_user: str | None) -> None:
 
 
 @rules_group.command("sign")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=click.IntRange(1, MAX_ID))
 @as_option
 @data_dir_option
 @pass_ctx
@@ -267,7 +268,7 @@ def rules_countersign(ctx: Context, document_file: Path, as_user: str | None) ->
 
 
 @rules_group.command("add-signature")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=click.IntRange(1, MAX_ID))
 @click.option("--member", required=True)
 @click.option("--signature", required=True)
 @as_option

@@ -27,6 +27,8 @@ from consortium.cli.common import (
 from consortium.contracts.lifecycle import list_contracts
 from consortium.projections import rebuild
 from consortium.registry import datasets, members, settings
+from consortium.registry.sealed import SealError
+from consortium.text import MAX_ID
 
 
 def _dump(value: Any) -> None:
@@ -209,7 +211,7 @@ def dataset_revise(ctx: Context, dataset_id: str, metadata_file: Path, as_user: 
 
 @dataset.command("approve")
 @click.argument("dataset_id")
-@click.option("--version", type=click.IntRange(min=1), required=True)
+@click.option("--version", type=click.IntRange(1, MAX_ID), required=True)
 @as_option
 @data_dir_option
 @pass_ctx
@@ -250,7 +252,7 @@ def dataset_withdraw(ctx: Context, dataset_id: str, reason: str, as_user: str | 
 @dataset.command("attach-profile")
 @click.argument("dataset_id")
 @click.argument("summary_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--version", type=click.IntRange(min=1), help="Default: the latest version.")
+@click.option("--version", type=click.IntRange(1, MAX_ID), help="Default: the latest version.")
 @click.option(
     "--identifiers-reviewed",
     metavar="REASON",
@@ -297,7 +299,7 @@ def dataset_list(ctx: Context, as_user: str | None) -> None:
 
 @dataset.command("show")
 @click.argument("dataset_id")
-@click.option("--version", type=click.IntRange(min=1))
+@click.option("--version", type=click.IntRange(1, MAX_ID))
 @as_option
 @data_dir_option
 @pass_ctx
@@ -316,5 +318,11 @@ def dataset_show(ctx: Context, dataset_id: str, version: int | None, as_user: st
 def rebuild_cmd(ctx: Context) -> None:
     """Recreate every projection (people, datasets, contracts…) from the ledger alone."""
     with opened(ctx) as node, progress_bar("rebuilding", node.ledger.size()) as advance:
-        folded = rebuild(node.ledger, advance)
+        try:
+            folded = rebuild(node.ledger, advance)
+        except SealError as exc:
+            raise click.ClickException(
+                f"{exc}; nothing was changed. Restore the database (it holds the sealed "
+                "documents) from a backup, then rebuild again."
+            ) from exc
     err.print(f"Rebuilt every projection from {folded} ledger entries.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import JSON, Column, Connection, Engine, Integer, String, func, insert, select
 from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
@@ -29,6 +29,7 @@ from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.members import MEMBER, self_member
+from consortium.text import MAX_ID, PlainDict, Text
 
 DOCUMENT_TYPE = "consortium.benefit-rules/v1"
 RULES_DOCUMENT = "benefit-rules"
@@ -73,11 +74,9 @@ RULES_SIGNATURE = projection_table(BenefitRulesSignature.__table__)
 
 
 class ProposalSchema(Schema):
-    event_weights = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(EVENT_TYPES)),
-        values=fields.String(
-            validate=validate.Regexp(WEIGHT, error="a decimal number such as 1 or 2.5")
-        ),
+    event_weights = PlainDict(
+        keys=Text(validate=validate.OneOf(EVENT_TYPES)),
+        values=Text(validate=validate.Regexp(WEIGHT, error="a decimal number such as 1 or 2.5")),
         required=True,
         validate=validate.Length(min=1),
         metadata={
@@ -85,21 +84,23 @@ class ProposalSchema(Schema):
             "example": {"dataset.published": "1", "grant.issued": "2", "output.publication": "5"},
         },
     )
-    method = fields.String(
+    method = Text(
         required=True,
         validate=validate.OneOf(METHODS),
         metadata={"description": "How shares are computed: " + ", ".join(METHODS)},
     )
-    notes = fields.String(validate=validate.Length(max=4000))
+    notes = Text(validate=validate.Length(max=4000))
 
 
 class RulesSignatureSchema(Schema):
-    member = fields.String(required=True, metadata={"description": "The member's origin."})
-    signature = fields.String(required=True)
+    member = Text(required=True, metadata={"description": "The member's origin."})
+    signature = Text(required=True)
 
 
 def _row(conn: Connection, version: int) -> Any:
-    row = conn.execute(select(RULES).where(RULES.c.version == version)).first()
+    row = None
+    if 1 <= version <= MAX_ID:  # beyond the column's range nothing can match
+        row = conn.execute(select(RULES).where(RULES.c.version == version)).first()
     if row is None:
         raise NotFound(f"no benefit rules version {version}")
     return row
@@ -160,6 +161,7 @@ def propose_rules(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Even
         ]
         document = {
             "type": DOCUMENT_TYPE,
+            "proposer": self_member(tx.conn).origin,
             "version": latest + 1,
             "event_weights": dict(sorted(data["event_weights"].items())),
             "method": data["method"],
@@ -247,37 +249,71 @@ def _signed(conn: Connection, event: Event) -> None:
         )
 
 
+class _MemberSchema(Schema):
+    origin = Text(required=True, validate=validate.Length(min=1, max=255))
+    institution = Text(required=True, validate=validate.Length(min=1, max=200))
+    public_key = Text(required=True, validate=validate.Regexp(r"^[A-Za-z0-9+/]{43}=$"))
+
+
+class RulesDocumentSchema(ProposalSchema):
+    """A whole benefit-rules document, as another member's node proposed it: checked in full
+    before this node's key goes under it, because the signature covers every byte."""
+
+    type = Text(required=True, validate=validate.Equal(DOCUMENT_TYPE))
+    proposer = Text(required=True, validate=validate.Length(min=1, max=255))
+    version = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
+    members = fields.List(
+        fields.Nested(_MemberSchema), required=True, validate=validate.Length(min=1)
+    )
+    notes = Text(required=True, validate=validate.Length(max=4000))
+
+
 def countersign_rules(ledger: Ledger, key: NodeKey, actor: Actor, document: dict) -> str:
     """Accept rules proposed on another member's node; the signature goes back there."""
     actor.require(ADMIN)
-    if document.get("type") != DOCUMENT_TYPE or not isinstance(document.get("members"), list):
-        raise Invalid("not benefit rules", {"document": [f"type must be {DOCUMENT_TYPE}"]})
+    try:
+        RulesDocumentSchema().load(document)
+    except ValidationError as exc:
+        raise Invalid("not a valid benefit-rules document", _flat(exc.messages)) from exc
     with ledger.transaction() as tx:
         own = self_member(tx.conn)
-        named = [m for m in document["members"] if isinstance(m, dict)]
+        if document["proposer"] == own.origin:
+            raise Conflict("these rules were proposed on this node; accept them with `rules sign`")
         if not any(
-            m.get("origin") == own.origin and m.get("public_key") == own.public_key for m in named
+            m["origin"] == own.origin and m["public_key"] == own.public_key
+            for m in document["members"]
         ):
             raise Invalid("not a member", {"members": ["this institution is not named"]})
-        version = document.get("version")
-        if type(version) is not int or version < 1:
-            raise Invalid("not benefit rules", {"document": ["version must be a whole number"]})
-        check_not_countersigned(tx.conn, RULES_DOCUMENT, RULES_DOCUMENT, version)
+        version = document["version"]
+        ref = document["proposer"]
+        check_not_countersigned(tx.conn, RULES_DOCUMENT, ref, version)
         signature = sign_document(key, document)
         record(
             tx,
             "benefit_rules.countersigned",
             actor.name,
             {
+                "proposer": ref,
                 "version": version,
                 "digest": document_digest(document),
-                "title": f"benefit rules version {version}",
+                "title": f"benefit rules version {version} proposed by {ref}",
                 "signature": signature,
             },
         )
         return signature
 
 
+def _flat(messages: Any, path: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested messages keyed by dotted path, as other refusals are."""
+    if isinstance(messages, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            out.update(_flat(value, f"{path}.{key}" if path else str(key)))
+        return out
+    return {path or "document": [str(m) for m in messages]}
+
+
 @projects("benefit_rules.countersigned")
 def _countersigned(conn: Connection, event: Event) -> None:
-    project_countersignature(conn, event, RULES_DOCUMENT, RULES_DOCUMENT, event.body["title"])
+    b = event.body
+    project_countersignature(conn, event, RULES_DOCUMENT, b["proposer"], b["title"])

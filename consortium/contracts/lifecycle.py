@@ -16,7 +16,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import (
     JSON,
     Column,
@@ -47,6 +47,7 @@ from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
 from consortium.registry.members import MEMBER, self_member
+from consortium.text import MAX_ID, PlainDict, Text
 
 DRAFT = "draft"
 PROPOSED = "proposed"
@@ -59,6 +60,8 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 CONTRACT_DOCUMENT = "contract"
 # What the node fills in; a steward's values for these are ignored.
 _NODE_FIELDS = ("type", "id", "version", "amends", "template")
+# Given at the top level of a draft, never inside ``terms``.
+_TOP_FIELDS = ("title", "parties", "datasets")
 
 
 class Contract(SQLModel, table=True):
@@ -95,29 +98,27 @@ SIGNATURE = projection_table(ContractSignature.__table__)
 
 
 class PartyRefSchema(Schema):
-    origin = fields.String(required=True, metadata={"example": "consortium.example/ngi"})
-    role = fields.String(
-        required=True, validate=validate.OneOf(("provider", "recipient", "member"))
-    )
+    origin = Text(required=True, metadata={"example": "consortium.example/ngi"})
+    role = Text(required=True, validate=validate.OneOf(("provider", "recipient", "member")))
 
 
 class DatasetRefSchema(Schema):
-    id = fields.String(required=True)
+    id = Text(required=True)
     version = fields.Integer(
         strict=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Default: published version."},
     )
-    provider = fields.String(metadata={"description": "Origin of the providing party."})
+    provider = Text(metadata={"description": "Origin of the providing party."})
 
 
 class DraftSchema(Schema):
-    template = fields.String(required=True, metadata={"example": "non-commercial-health-research"})
-    title = fields.String(validate=validate.Length(min=1, max=300))
+    template = Text(required=True, metadata={"example": "non-commercial-health-research"})
+    title = Text(validate=validate.Length(min=1, max=300))
     parties = fields.List(fields.Nested(PartyRefSchema), validate=validate.Length(min=1))
     datasets = fields.List(fields.Nested(DatasetRefSchema), validate=validate.Length(min=1))
-    terms = fields.Dict(
-        keys=fields.String(),
+    terms = PlainDict(
+        keys=Text(),
         load_default=dict,
         metadata={
             "description": "Any other contract fields (term, purposes, modifiers, "
@@ -125,26 +126,53 @@ class DraftSchema(Schema):
         },
     )
 
+    @validates_schema
+    def _terms(self, data: dict[str, Any], **_: Any) -> None:
+        _terms_own_fields(data)
+
+
+def _terms_own_fields(data: dict[str, Any]) -> None:
+    """``terms`` carries the contract's terms; who and what it covers have their own fields,
+    which the node checks against the member registry and the datasets."""
+    reserved = [k for k in data.get("terms", {}) if k in (*_NODE_FIELDS, *_TOP_FIELDS)]
+    if reserved:
+        raise ValidationError(
+            {
+                "terms": {
+                    k: [
+                        "not a term: give it at the top level"
+                        if k in _TOP_FIELDS
+                        else "filled in by the node"
+                    ]
+                    for k in reserved
+                }
+            }
+        )
+
 
 class AmendSchema(Schema):
-    title = fields.String(validate=validate.Length(min=1, max=300))
+    title = Text(validate=validate.Length(min=1, max=300))
     parties = fields.List(fields.Nested(PartyRefSchema), validate=validate.Length(min=1))
     datasets = fields.List(fields.Nested(DatasetRefSchema), validate=validate.Length(min=1))
-    terms = fields.Dict(keys=fields.String(), load_default=dict)
+    terms = PlainDict(keys=Text(), load_default=dict)
+
+    @validates_schema
+    def _terms(self, data: dict[str, Any], **_: Any) -> None:
+        _terms_own_fields(data)
 
 
 class SignatureSchema(Schema):
-    party = fields.String(required=True, metadata={"description": "The signing party's origin."})
-    signature = fields.String(
+    party = Text(required=True, metadata={"description": "The signing party's origin."})
+    signature = Text(
         required=True, metadata={"description": "Base64 Ed25519 signature of the document."}
     )
 
 
 class TerminateSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
     version = fields.Integer(
         strict=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Only this version (e.g. an unwanted amendment)."},
     )
 
@@ -233,6 +261,7 @@ def _parties(conn: Connection, refs: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 def _datasets(conn: Connection, refs: list[dict[str, Any]], own: str) -> list[dict[str, Any]]:
+    """Resolve the steward's dataset references; local ones default to the published version."""
     out = []
     errors: dict[str, list[str]] = {}
     for i, ref in enumerate(refs):
@@ -244,17 +273,54 @@ def _datasets(conn: Connection, refs: list[dict[str, Any]], own: str) -> list[di
             out.append({"id": ref["id"], "version": ref["version"], "provider": provider})
             continue
         row = conn.execute(select(DATASET).where(DATASET.c.id == ref["id"])).first()
-        if row is None or row.status == WITHDRAWN:
-            errors[f"datasets.{i}.id"] = [f"no dataset {ref['id']!r} available on this node"]
-            continue
-        version = ref.get("version", row.published_version)
-        if version is None or not 1 <= version <= (row.published_version or 0):
-            errors[f"datasets.{i}.version"] = ["not a published version of this dataset"]
+        version = ref.get("version", row.published_version if row else None)
+        if row is None or version is None:
+            errors[f"datasets.{i}.id"] = [f"no published dataset {ref['id']!r} on this node"]
             continue
         out.append({"id": ref["id"], "version": version, "provider": own})
     if errors:
         raise Invalid("unusable datasets", errors)
     return out
+
+
+def _check_local_datasets(conn: Connection, document: dict[str, Any], own: str) -> None:
+    """This node's datasets in a contract must be published and not withdrawn, and the
+    contract may not allow more than they declare. Checked when a contract is drafted,
+    revised, amended, proposed, and before this node countersigns another's."""
+    errors: dict[str, list[str]] = {}
+    for i, ref in enumerate(document["datasets"]):
+        if ref["provider"] != own:
+            continue
+        row = conn.execute(select(DATASET).where(DATASET.c.id == ref["id"])).first()
+        ver = conn.execute(
+            select(VERSION).where(
+                VERSION.c.dataset_id == ref["id"], VERSION.c.version == ref["version"]
+            )
+        ).first()
+        if row is None or ver is None:
+            errors[f"datasets.{i}"] = [f"no dataset {ref['id']!r} version {ref['version']} here"]
+        elif row.status == WITHDRAWN:
+            errors[f"datasets.{i}"] = [f"dataset {ref['id']!r} is withdrawn"]
+        elif ver.approval_required and ver.approved_by is None:
+            errors[f"datasets.{i}"] = [f"version {ref['version']} of {ref['id']!r} is not approved"]
+    if errors:
+        raise Invalid("unusable datasets", errors)
+    _check_dataset_terms(conn, document, own)
+
+
+def _check_parties(conn: Connection, document: dict[str, Any]) -> None:
+    """Every party is a member, named with the key this node has for it."""
+    errors: dict[str, list[str]] = {}
+    for i, party in enumerate(document["parties"]):
+        key = conn.execute(
+            select(MEMBER.c.public_key).where(MEMBER.c.origin == party["origin"])
+        ).scalar()
+        if key is None:
+            errors[f"parties.{i}.origin"] = [f"no member institution {party['origin']!r}"]
+        elif key != party["public_key"]:
+            errors[f"parties.{i}.public_key"] = ["is not the key this node has for that member"]
+    if errors:
+        raise Invalid("unknown parties", errors)
 
 
 def _checked(document: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +345,8 @@ def _compose(
         document["datasets"] = _datasets(conn, data["datasets"], own)
     document.update(identity)
     document = _checked(normalise(document))
-    _check_dataset_terms(conn, document, own)
+    _check_parties(conn, document)
+    _check_local_datasets(conn, document, own)
     return document
 
 
@@ -299,7 +366,9 @@ def _check_dataset_terms(conn: Connection, document: dict[str, Any], own: str) -
             select(VERSION.c.metadata).where(
                 VERSION.c.dataset_id == ref["id"], VERSION.c.version == ref["version"]
             )
-        ).scalar_one()
+        ).scalar()
+        if meta is None:
+            continue  # reported by _check_local_datasets
         allowed = meta["duo"]["permissions"]
         for purpose in document["purposes"]:
             if not any(covers(p, purpose["code"]) for p in allowed):
@@ -385,6 +454,9 @@ def propose_contract(ledger: Ledger, actor: Actor, contract_id: str) -> Event:
             raise Conflict(f"contract {contract_id!r} is {row.status}, not a draft")
         _checked(row.document)
         _check_term_open(row.document)
+        _check_parties(tx.conn, row.document)
+        _check_local_datasets(tx.conn, row.document, self_member(tx.conn).origin)
+        _check_amended_in_force(tx.conn, row.document)
         return record(
             tx,
             "contract.proposed",
@@ -394,6 +466,23 @@ def propose_contract(ledger: Ledger, actor: Actor, contract_id: str) -> Event:
                 "version": row.version,
                 "digest": document_digest(row.document),
             },
+        )
+
+
+def _check_amended_in_force(conn: Connection, document: dict[str, Any]) -> None:
+    """An amendment can only replace the version in force."""
+    amends = document.get("amends")
+    if not amends:
+        return
+    status = conn.execute(
+        select(CONTRACT.c.status).where(
+            CONTRACT.c.id == amends["id"], CONTRACT.c.version == amends["version"]
+        )
+    ).scalar()
+    if status != ACTIVE:
+        raise Conflict(
+            f"version {document['version']} amends version {amends['version']}, which is "
+            f"{status}; terminate this amendment"
         )
 
 
@@ -420,6 +509,7 @@ def _signature_event(tx: Any, actor: Actor, row: Any, party: str, signature: str
     if row.status != PROPOSED:
         raise Conflict(f"contract {row.id!r} is {row.status}; only proposed contracts are signed")
     _check_term_open(row.document)
+    _check_amended_in_force(tx.conn, row.document)
     check_signature(parties[party]["public_key"], row.document, signature)
     return record(
         tx,
@@ -469,8 +559,14 @@ def countersign(ledger: Ledger, key: NodeKey, actor: Actor, document: dict[str, 
                 "not a party",
                 {"parties": ["this institution (with this node's key) is not a party"]},
             )
+        if tx.conn.execute(select(CONTRACT.c.id).where(CONTRACT.c.id == document["id"])).first():
+            raise Conflict(
+                f"contract {document['id']!r} was drafted on this node; sign it with "
+                "`contract sign`, not as someone else's proposal"
+            )
         check_not_countersigned(tx.conn, CONTRACT_DOCUMENT, document["id"], document["version"])
         _check_term_open(document)
+        _check_local_datasets(tx.conn, document, own.origin)
         signature = sign_document(key, document)
         record(
             tx,
@@ -510,6 +606,12 @@ def terminate_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: 
                 raise NotFound(f"no version {data['version']} of contract {contract_id!r}")
             if data["version"] not in live:
                 raise Conflict(f"version {data['version']} is {status}; it cannot be terminated")
+            pending = [r.version for r in rows if r.status in (DRAFT, PROPOSED)]
+            if status == ACTIVE and pending:
+                raise Conflict(
+                    f"version {pending[-1]} amends the version in force; terminate it first, "
+                    "or terminate the whole contract (without --version)"
+                )
             live = [data["version"]]
         if not live:
             raise Conflict(f"contract {contract_id!r} is {rows[-1].status}; nothing to terminate")
@@ -649,7 +751,11 @@ def _signed(conn: Connection, event: Event) -> None:
         if amends:
             conn.execute(
                 update(CONTRACT)
-                .where(CONTRACT.c.id == amends["id"], CONTRACT.c.version == amends["version"])
+                .where(
+                    CONTRACT.c.id == amends["id"],
+                    CONTRACT.c.version == amends["version"],
+                    CONTRACT.c.status == ACTIVE,
+                )
                 .values(status=SUPERSEDED, changed_at=event.time)
             )
 

@@ -43,6 +43,7 @@ from consortium.registry.metadata import (
 )
 from consortium.registry.sealed import seal, sealed_bytes, unseal
 from consortium.registry.settings import current_settings
+from consortium.text import MAX_ID, PlainDict, Text, bad_text_path
 
 AWAITING = "awaiting-approval"
 PUBLISHED = "published"
@@ -109,14 +110,14 @@ PROFILE = projection_table(DatasetProfile.__table__)
 
 
 class WithdrawSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class ApproveSchema(Schema):
     version = fields.Integer(
         strict=True,
         required=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "The version."},
     )
 
@@ -127,19 +128,22 @@ class ProfileSummarySchema(Schema):
     class Meta:
         unknown = "include"
 
-    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    sha256 = Text(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
     records = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=0, max=2**53 - 1)
     )
     bytes = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=0, max=2**53 - 1)
     )
-    columns = fields.List(fields.Dict(), load_default=list)
-    identifier_findings = fields.List(fields.Dict(), load_default=list)
+    columns = fields.List(PlainDict(), load_default=list)
+    identifier_findings = fields.List(PlainDict(), load_default=list)
     direct_identifiers_found = fields.Boolean(load_default=False)
 
     @validates_schema
     def _plain(self, data: dict[str, Any], **_: Any) -> None:
+        found = bad_text_path(data)
+        if found:
+            raise ValidationError(f"{found[0]}: {found[1]}")
         if unportable_number(data):
             raise ValidationError("the summary may hold only whole numbers; write others as text")
 
@@ -147,11 +151,11 @@ class ProfileSummarySchema(Schema):
 class AttachProfileSchema(Schema):
     version = fields.Integer(
         strict=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Default: the latest."},
     )
     profile = fields.Nested(ProfileSummarySchema, required=True)
-    identifiers_reviewed = fields.String(
+    identifiers_reviewed = Text(
         validate=validate.Length(min=1, max=2000),
         metadata={
             "description": "Required when the profile found direct identifiers: why they may "
@@ -197,15 +201,33 @@ def _open_dataset(conn: Connection, dataset_id: str) -> Any:
 
 def _visible(actor: Actor | None, row: Any) -> bool:
     """Whether ``actor`` may know the dataset exists at all."""
-    if row.published_version is None and not (actor is not None and actor.has(*GOVERNORS)):
+    if row.published_version is None and not _governs(actor):
         return False
     return actor is not None or row.sensitivity == PUBLIC
 
 
+def _governs(actor: Actor | None) -> bool:
+    return actor is not None and actor.has(*GOVERNORS)
+
+
+def _released(ver: Any) -> bool:
+    """Whether a version was ever published (approved, or needing no approval)."""
+    return not ver.approval_required or ver.approved_by is not None
+
+
 def _view(conn: Connection, actor: Actor | None, row: Any, version: int | None = None) -> dict:
+    """What ``actor`` may see of one version: the shown version's own tier decides.
+
+    A dataset's tier can change between versions, so the tier of the published version says
+    nothing about an older or newer one.
+    """
     shown = version or row.published_version or row.latest_version
-    if actor is None or not actor.has(*GOVERNORS):
-        shown = version or row.published_version
+    ver = conn.execute(
+        select(VERSION).where(VERSION.c.dataset_id == row.id, VERSION.c.version == shown)
+    ).first()
+    if ver is None or not (_governs(actor) or _released(ver)):
+        raise NotFound(f"dataset {row.id!r} has no version {shown}")
+    tier = ver.metadata["sensitivity"]
     view: dict[str, Any] = {
         "id": row.id,
         "status": row.status,
@@ -214,17 +236,13 @@ def _view(conn: Connection, actor: Actor | None, row: Any, version: int | None =
         "latest_version": row.latest_version,
         "published_version": row.published_version,
         "version": shown,
+        "version_sensitivity": tier,
         "registered_at": row.registered_at,
         "changed_at": row.changed_at,
     }
     if row.status == WITHDRAWN:
         view["withdrawn_reason"] = row.withdrawn_reason
-    ver = conn.execute(
-        select(VERSION).where(VERSION.c.dataset_id == row.id, VERSION.c.version == shown)
-    ).first()
-    if ver is None:
-        raise NotFound(f"dataset {row.id!r} has no version {shown}")
-    if can_see(actor, row.sensitivity):
+    if can_see(actor, tier):
         view["metadata"] = ver.metadata
         view["approved_by"] = ver.approved_by
         view["approved_at"] = ver.approved_at
@@ -259,11 +277,6 @@ def get_dataset(
         row = _dataset_row(conn, dataset_id)
         if not _visible(actor, row):
             raise NotFound(f"no dataset {dataset_id!r}")
-        if version is not None:
-            allowed = row.latest_version if actor and actor.has(*GOVERNORS) else None
-            allowed = allowed or row.published_version or 0
-            if not 1 <= version <= allowed:
-                raise NotFound(f"dataset {dataset_id!r} has no version {version}")
         return _view(conn, actor, row, version)
 
 
@@ -398,13 +411,20 @@ def attach_profile(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict)
         version = data.get("version", row.latest_version)
         if version > row.latest_version:
             raise NotFound(f"dataset {dataset_id!r} has no version {version}")
-        body: dict[str, Any] = {"dataset": dataset_id, "version": version}
+        profile = dict(data["profile"])
         if "identifiers_reviewed" in data:
-            body["identifiers_reviewed"] = data["identifiers_reviewed"]
-        if row.sensitivity == PUBLIC:
-            body["profile"] = data["profile"]
+            profile["identifiers_reviewed"] = data["identifiers_reviewed"]
+        tier = tx.conn.execute(
+            select(VERSION.c.metadata).where(
+                VERSION.c.dataset_id == dataset_id, VERSION.c.version == version
+            )
+        ).scalar_one()["sensitivity"]
+        body: dict[str, Any] = {"dataset": dataset_id, "version": version}
+        # The profiled version's own tier decides: column names can be as telling as a title.
+        if tier == PUBLIC:
+            body["profile"] = profile
         else:
-            body["profile_sealed"] = seal(tx.conn, data["profile"])
+            body["profile_sealed"] = seal(tx.conn, profile)
         return record(tx, "dataset.profiled", actor.name, body)
 
 

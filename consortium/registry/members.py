@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, validate, validates
 from sqlalchemy import Boolean, Column, Connection, Engine, String, insert, select
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +21,7 @@ from consortium.crypto.note import NoteError, Verifier
 from consortium.errors import Conflict, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
+from consortium.text import Text
 
 
 class Member(SQLModel, table=True):
@@ -38,12 +39,12 @@ MEMBER = projection_table(Member.__table__)
 
 
 class MemberSchema(Schema):
-    institution = fields.String(
+    institution = Text(
         required=True,
         validate=validate.Length(min=1, max=200),
         metadata={"example": "Northern Genomics Institute"},
     )
-    vkey = fields.String(
+    vkey = Text(
         required=True,
         metadata={
             "description": "The member node's verifier key, from its GET /api/v1/node.",
@@ -54,9 +55,11 @@ class MemberSchema(Schema):
     @validates("vkey")
     def _vkey(self, value: str, **_: Any) -> None:
         try:
-            Verifier.parse(value)
+            verifier = Verifier.parse(value)
         except NoteError as exc:
             raise ValidationError(str(exc)) from exc
+        if len(verifier.name) > 255:
+            raise ValidationError("the origin in the vkey is longer than 255 characters")
 
 
 def add_member(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Event:

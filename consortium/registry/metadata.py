@@ -19,11 +19,11 @@ from marshmallow import (
     fields,
     post_load,
     validate,
-    validates,
     validates_schema,
 )
 
 from consortium.duo import DuoError, resolve
+from consortium.text import MAX_ID, Text
 
 PUBLIC = "public-metadata"
 CONSORTIUM = "consortium-only"
@@ -46,7 +46,7 @@ WEIGHT = r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,4})?$"
 
 
 def _weight(description: str) -> fields.String:
-    return fields.String(
+    return Text(
         required=True,
         validate=validate.Regexp(WEIGHT, error="a decimal number such as 1 or 0.25"),
         metadata={"description": description, "example": "0.5"},
@@ -54,7 +54,7 @@ def _weight(description: str) -> fields.String:
 
 
 def _text(max_len: int, **kw: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_len), **kw)
+    return Text(validate=validate.Length(min=1, max=max_len), **kw)
 
 
 class Strict(Schema):
@@ -69,7 +69,7 @@ class CreatorSchema(Strict):
 
 class ContributorSchema(Strict):
     name = _text(200, required=True)
-    role = fields.String(
+    role = Text(
         required=True,
         validate=validate.OneOf(CONTRIBUTOR_ROLES),
         metadata={"description": "What they did (DataCite contributor type, simplified)."},
@@ -89,7 +89,7 @@ class TemporalSchema(Strict):
 
 
 class ConsentSchema(Strict):
-    legal_basis = fields.String(
+    legal_basis = Text(
         required=True,
         validate=validate.OneOf(LEGAL_BASES),
         metadata={
@@ -114,17 +114,17 @@ class ConsentSchema(Strict):
 
 
 class DeidentificationSchema(Strict):
-    method = fields.String(required=True, validate=validate.OneOf(DEIDENTIFICATION))
+    method = Text(required=True, validate=validate.OneOf(DEIDENTIFICATION))
     description = _text(2000, metadata={"description": "How, and by whom it was checked."})
 
 
 class DuoModifierSchema(Strict):
     """The same parameters, with the same limits, as a contract's modifiers take."""
 
-    code = fields.String(required=True, metadata={"example": "DUO:0000025"})
+    code = Text(required=True, metadata={"example": "DUO:0000025"})
     months = fields.Integer(strict=True, validate=validate.Range(min=1, max=600))
     regions = fields.List(
-        fields.String(
+        Text(
             validate=validate.Regexp(
                 r"^[A-Z]{2}$", error='an ISO 3166-1 alpha-2 code such as "DE", or "EU"'
             )
@@ -136,7 +136,7 @@ class DuoModifierSchema(Strict):
 
 class DuoSchema(Strict):
     permissions = fields.List(
-        fields.String(),
+        Text(),
         required=True,
         validate=validate.Length(min=1),
         metadata={"description": "DUO permission codes or shorthands (GRU, HMB, DS…)."},
@@ -192,7 +192,7 @@ def _duo_problem(code: str, kind: str) -> str | None:
 
 
 class SourceSchema(Strict):
-    dataset = fields.String(required=True, metadata={"example": "ds-7q2m4k9x1c"})
+    dataset = Text(required=True, metadata={"example": "ds-7q2m4k9x1c"})
     publisher = _text(
         255,
         metadata={
@@ -200,7 +200,7 @@ class SourceSchema(Strict):
             "when it is not this node."
         },
     )
-    version = fields.Integer(strict=True, validate=validate.Range(min=1))
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
     weight = _weight("How much of the derived dataset comes from this source.")
 
 
@@ -227,7 +227,7 @@ class DatasetMetadataSchema(Strict):
         },
     )
     license = _text(300, metadata={"description": "A license, if not only a contract."})
-    sensitivity = fields.String(
+    sensitivity = Text(
         required=True,
         validate=validate.OneOf(TIERS),
         metadata={"description": "Who may see the metadata: " + ", ".join(TIERS)},
@@ -242,11 +242,12 @@ class DatasetMetadataSchema(Strict):
     duo = fields.Nested(DuoSchema, required=True)
     derived_from = fields.List(fields.Nested(SourceSchema), load_default=list)
 
-    @validates("derived_from")
-    def _unique_sources(self, value: list[dict[str, Any]], **_: Any) -> None:
-        names = [s["dataset"] for s in value]
+    @validates_schema
+    def _unique_sources(self, data: dict[str, Any], **_: Any) -> None:
+        # Schema-level, so it runs only once every source parsed cleanly.
+        names = [(s.get("publisher"), s["dataset"]) for s in data.get("derived_from", [])]
         if len(names) != len(set(names)):
-            raise ValidationError("each source dataset at most once")
+            raise ValidationError("each source dataset at most once", "derived_from")
 
     @validates_schema
     def _flags(self, data: dict[str, Any], **_: Any) -> None:

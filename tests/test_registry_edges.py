@@ -1,0 +1,239 @@
+"""Edge cases a review found: tiers that change between versions, documents that try to say
+more than the node checked, and input that must be a 4xx, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scenario
+
+from consortium.api import create_app
+from consortium.auth.tokens import create_token
+from consortium.contracts import benefit_rules as rules
+from consortium.contracts import lifecycle
+from consortium.errors import Conflict, Invalid, NotFound
+from consortium.node import Node
+from consortium.projections import snapshot
+from consortium.registry import datasets, settings
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Node, Node]]:
+    hospital, institute = scenario.pair(tmp_path, database_url)
+    yield hospital, institute
+    hospital.close()
+    institute.close()
+
+
+def _refused(node: Node, action: Any, kind: type[Exception]) -> Exception:
+    size, state = node.ledger.size(), snapshot(node.engine)
+    with pytest.raises(kind) as caught:
+        action()
+    assert node.ledger.size() == size and snapshot(node.engine) == state
+    return caught.value
+
+
+def test_each_version_is_shown_by_its_own_tier(nodes: tuple[Node, Node]) -> None:
+    hospital, _ = nodes
+    sam = scenario.actor(hospital, "sam")
+    secret = scenario.metadata(title="Secret cohort", sensitivity="highly-sensitive")
+    ds = datasets.register_dataset(hospital.ledger, sam, secret).body["dataset"]
+    datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata())
+    assert datasets.get_dataset(hospital.engine, None, ds)["metadata"]["title"] != "Secret cohort"
+    old = datasets.get_dataset(hospital.engine, None, ds, version=1)
+    assert "metadata" not in old and old["version_sensitivity"] == "highly-sensitive"
+    with pytest.raises(Exception, match="not shown to your roles"):
+        datasets.sealed_metadata(hospital.engine, None, ds, 1)
+    # A profile of the sensitive version is sealed, even though the dataset is now public.
+    event = datasets.attach_profile(
+        hospital.ledger,
+        sam,
+        ds,
+        {"version": 1, "profile": {"sha256": "c" * 64, "records": 1, "bytes": 2}},
+    )
+    assert "profile" not in event.body and "profile_sealed" in event.body
+
+
+def test_unapproved_versions_stay_internal(nodes: tuple[Node, Node]) -> None:
+    hospital, _ = nodes
+    sam, dora = scenario.actor(hospital, "sam"), scenario.actor(hospital, "dora")
+    settings.change_settings(
+        hospital.ledger, scenario.actor(hospital, "ada"), {"director_approval_required": True}
+    )
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    datasets.approve_dataset(hospital.ledger, dora, ds, {"version": 1})
+    datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata(title="Never approved"))
+    datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata(title="Approved v3"))
+    datasets.approve_dataset(hospital.ledger, dora, ds, {"version": 3})
+    with pytest.raises(NotFound):
+        datasets.get_dataset(hospital.engine, None, ds, version=2)
+    assert datasets.get_dataset(hospital.engine, dora, ds, version=2)["metadata"]["title"] == (
+        "Never approved"
+    )
+
+
+def _proposed(hospital: Node, institute: Node, ds: str) -> str:
+    sam = scenario.actor(hospital, "sam")
+    values = scenario.contract_values(hospital, institute, ds)
+    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    lifecycle.propose_contract(hospital.ledger, sam, cid)
+    return cid
+
+
+def test_terms_cannot_replace_parties_or_datasets(nodes: tuple[Node, Node]) -> None:
+    hospital, institute = nodes
+    sam = scenario.actor(hospital, "sam")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    values = scenario.contract_values(hospital, institute, ds)
+    impostor = {"origin": institute.origin, "role": "recipient", "public_key": "A" * 43 + "="}
+    values["terms"]["parties"] = [impostor]
+    exc = _refused(
+        hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, values), Exception
+    )
+    assert "parties" in str(getattr(exc, "messages", exc))
+
+
+def test_countersigning_checks_our_own_datasets(nodes: tuple[Node, Node]) -> None:
+    hospital, institute = nodes
+    ours = scenario.actor(institute, "sam")
+    ds = datasets.register_dataset(institute.ledger, ours, scenario.metadata()).body["dataset"]
+    # The hospital drafts over the institute's dataset, dropping the IRB and PUB it requires.
+    sam = scenario.actor(hospital, "sam")
+    values = scenario.contract_values(hospital, institute, ds)
+    values["parties"][1]["role"] = "provider"
+    values["datasets"] = [{"id": ds, "version": 1, "provider": institute.origin}]
+    values["template"] = "open-research-attribution"
+    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    document = lifecycle.get_contract(hospital.engine, cid)["document"]
+    exc = _refused(
+        institute,
+        lambda: lifecycle.countersign(institute.ledger, institute.key, ours, document),
+        Invalid,
+    )
+    assert "purposes" in exc.errors and "modifiers" in exc.errors
+
+
+def test_a_node_does_not_countersign_its_own_contract_ids(nodes: tuple[Node, Node]) -> None:
+    hospital, institute = nodes
+    sam = scenario.actor(hospital, "sam")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    cid = _proposed(hospital, institute, ds)
+    document = lifecycle.get_contract(hospital.engine, cid)["document"]
+    forged = {**document, "title": "Same id, other words"}
+    _refused(
+        hospital,
+        lambda: lifecycle.countersign(hospital.ledger, hospital.key, sam, forged),
+        Conflict,
+    )
+
+
+def test_withdrawn_datasets_stop_pending_contracts(nodes: tuple[Node, Node]) -> None:
+    hospital, institute = nodes
+    sam = scenario.actor(hospital, "sam")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    values = scenario.contract_values(hospital, institute, ds)
+    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    datasets.withdraw_dataset(hospital.ledger, sam, ds, {"reason": "consent revoked"})
+    exc = _refused(hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Invalid)
+    assert "withdrawn" in str(exc.errors)
+
+
+def test_an_amendment_only_replaces_the_version_in_force(nodes: tuple[Node, Node]) -> None:
+    hospital, institute = nodes
+    sam = scenario.actor(hospital, "sam")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    cid = _proposed(hospital, institute, ds)
+    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
+    scenario.countersigned(hospital, institute, cid)
+    later = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
+    lifecycle.amend_contract(hospital.ledger, sam, cid, later)
+    terminate_v1 = lambda: lifecycle.terminate_contract(  # noqa: E731
+        hospital.ledger, sam, cid, {"reason": "breach", "version": 1}
+    )
+    assert "terminate it first" in str(_refused(hospital, terminate_v1, Conflict))
+
+
+def test_benefit_rules_are_checked_before_countersigning(nodes: tuple[Node, Node]) -> None:
+    hospital, institute = nodes
+    lee, ada = scenario.actor(institute, "lee"), scenario.actor(hospital, "ada")
+    proposal = {"event_weights": {"grant.issued": "2"}, "method": "equal"}
+    document = rules.propose_rules(institute.ledger, lee, proposal).body["document"]
+    assert document["proposer"] == institute.origin
+    for bad in (
+        {**document, "x": 1.5},
+        {**document, "event_weights": "whatever"},
+        {**document, "version": 2**60},
+        {k: v for k, v in document.items() if k != "proposer"},
+    ):
+        _refused(
+            hospital,
+            lambda b=bad: rules.countersign_rules(hospital.ledger, hospital.key, ada, b),
+            Invalid,
+        )
+    rules.countersign_rules(hospital.ledger, hospital.key, ada, document)
+    # The hospital's own version 1 is a different document: keyed by proposer, both may exist.
+    own = rules.propose_rules(hospital.ledger, scenario.actor(hospital, "lee"), proposal)
+    rules.sign_rules(hospital.ledger, hospital.key, ada, own.body["version"])
+    again = lambda: rules.countersign_rules(  # noqa: E731
+        hospital.ledger, hospital.key, ada, {**document, "notes": "changed"}
+    )
+    _refused(hospital, again, Conflict)
+
+
+BAD_TEXT = ["\ud800", "a\x00b"]
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT, ids=["surrogate", "nul"])
+def test_unstorable_text_is_a_422(nodes: tuple[Node, Node], bad: str) -> None:
+    hospital, institute = nodes
+    client = create_app(hospital).test_client()
+    headers = {"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"}
+    admin = {"Authorization": f"Bearer {create_token(hospital.engine, 'ada')[0]}"}
+    size = hospital.ledger.size()
+    posts = [
+        ("/api/v1/datasets", scenario.metadata(title=bad), headers),
+        ("/api/v1/datasets", scenario.metadata(keywords=[bad]), headers),
+        ("/api/v1/people", {"username": "bob", "display_name": bad, "roles": ["steward"]}, admin),
+        ("/api/v1/members", {"institution": bad, "vkey": institute.vkey}, admin),
+        ("/api/v1/attestations", {"statement": "ok", "details": {bad: "x"}}, headers),
+    ]
+    for path, payload, auth in posts:
+        r = client.post(path, json=payload, headers=auth)
+        assert r.status_code == 422, (path, r.text)
+    ds = datasets.register_dataset(
+        hospital.ledger, scenario.actor(hospital, "sam"), scenario.metadata()
+    ).body["dataset"]
+    values = scenario.contract_values(hospital, institute, ds)
+    values["terms"]["liability"] = bad
+    assert client.post("/api/v1/contracts", json=values, headers=headers).status_code == 422
+    assert hospital.ledger.size() == size + 1  # only the good dataset
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/datasets/%00",
+        "/api/v1/contracts/%00",
+        "/api/v1/contracts/x?version=99999999999999999999",
+        "/api/v1/benefit-rules/99999999999999999999",
+        "/api/v1/datasets/x?version=99999999999999999999",
+    ],
+)
+def test_odd_paths_are_4xx(nodes: tuple[Node, Node], path: str) -> None:
+    r = create_app(nodes[0]).test_client().get(path)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("sources", [[{"dataset": 1}], [{}], [None]])
+def test_garbled_sources_are_a_422(nodes: tuple[Node, Node], sources: list[Any]) -> None:
+    hospital, _ = nodes
+    client = create_app(hospital).test_client()
+    headers = {"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"}
+    r = client.post(
+        "/api/v1/datasets", json=scenario.metadata(derived_from=sources), headers=headers
+    )
+    assert r.status_code == 422, r.text
