@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -108,3 +109,15 @@ def token_for(node: Node, username: str) -> str:
     from consortium.auth.tokens import create_token
 
     return create_token(node.engine, username)[0]
+
+
+def refused(node: Node, action: Any, kind: type[Exception] = Exception) -> Any:
+    """Run a command that must be refused with ``kind``; prove it wrote nothing at all."""
+    from consortium.projections import snapshot
+
+    size, state = node.ledger.size(), snapshot(node.engine)
+    with pytest.raises(kind) as caught:
+        action()
+    assert node.ledger.size() == size
+    assert snapshot(node.engine) == state
+    return caught.value

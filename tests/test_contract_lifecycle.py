@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import scenario
+from conftest import refused
 
 from consortium.api import create_app
 from consortium.auth.roles import NODE
@@ -22,7 +23,6 @@ from consortium.crypto.keys import verify_signature
 from consortium.errors import Conflict, Forbidden, Invalid
 from consortium.jobs import expiry_job
 from consortium.node import Node
-from consortium.projections import snapshot
 from consortium.registry import datasets
 
 
@@ -34,14 +34,6 @@ def nodes(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Node, Node
     yield hospital, institute, ds
     hospital.close()
     institute.close()
-
-
-def _refused(node: Node, action: Any, kind: type[Exception]) -> Exception:
-    size, state = node.ledger.size(), snapshot(node.engine)
-    with pytest.raises(kind) as caught:
-        action()
-    assert node.ledger.size() == size and snapshot(node.engine) == state
-    return caught.value
 
 
 def test_draft_propose_sign_activate(nodes: tuple[Node, Node, str]) -> None:
@@ -64,15 +56,15 @@ def test_draft_propose_sign_activate(nodes: tuple[Node, Node, str]) -> None:
     view = lifecycle.get_contract(hospital.engine, cid)
     assert view["status"] == "draft"
     sign = lambda: lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)  # noqa: E731
-    _refused(hospital, sign, Conflict)  # a draft is not signed
+    refused(hospital, sign, Conflict)  # a draft is not signed
 
     lifecycle.propose_contract(hospital.ledger, sam, cid)
     revise = lambda: lifecycle.revise_draft(hospital.ledger, sam, cid, {"title": "x"})  # noqa: E731
-    _refused(hospital, revise, Conflict)  # frozen once proposed
-    _refused(hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Conflict)
+    refused(hospital, revise, Conflict)  # frozen once proposed
+    refused(hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Conflict)
 
     sign()
-    _refused(hospital, sign, Conflict)  # not twice
+    refused(hospital, sign, Conflict)  # not twice
     view = lifecycle.get_contract(hospital.engine, cid)
     assert view["status"] == "proposed" and view["awaiting"] == [institute.origin]
     # Our signature is Ed25519 over the RFC 8785 bytes of the document, by the node key.
@@ -90,13 +82,10 @@ def test_draft_propose_sign_activate(nodes: tuple[Node, Node, str]) -> None:
 def test_signatures_are_checked(nodes: tuple[Node, Node, str], tmp_path: Path) -> None:
     hospital, institute, ds = nodes
     sam = scenario.actor(hospital, "sam")
-    cid = lifecycle.draft_contract(
-        hospital.ledger, sam, scenario.contract_values(hospital, institute, ds)
-    ).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, cid)
+    cid = scenario.proposed(hospital, institute, ds)
     document = lifecycle.get_contract(hospital.engine, cid)["document"]
     forged = sign_document(hospital.key, document)  # right document, wrong key
-    exc = _refused(
+    exc = refused(
         hospital,
         lambda: lifecycle.add_signature(
             hospital.ledger, sam, cid, {"party": institute.origin, "signature": forged}
@@ -105,14 +94,14 @@ def test_signatures_are_checked(nodes: tuple[Node, Node, str], tmp_path: Path) -
     )
     assert "signature" in exc.errors
     other = sign_document(institute.key, {**document, "title": "something else"})
-    _refused(
+    refused(
         hospital,
         lambda: lifecycle.add_signature(
             hospital.ledger, sam, cid, {"party": institute.origin, "signature": other}
         ),
         Invalid,
     )
-    _refused(
+    refused(
         hospital,
         lambda: lifecycle.add_signature(
             hospital.ledger, sam, cid, {"party": "nobody.example/x", "signature": forged}
@@ -131,20 +120,20 @@ def test_signatures_are_checked(nodes: tuple[Node, Node, str], tmp_path: Path) -
     stranger.close()
 
 
-def test_bad_drafts_are_refused(nodes: tuple[Node, Node, str]) -> None:
+def test_bad_drafts_arerefused(nodes: tuple[Node, Node, str]) -> None:
     hospital, institute, ds = nodes
     sam = scenario.actor(hospital, "sam")
     values = scenario.contract_values(hospital, institute, ds)
 
     def draft(**changes: Any) -> Exception:
         payload = {**values, **changes}
-        return _refused(
+        return refused(
             hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, payload), Invalid
         )
 
     assert "template" in draft(template="no-such-template").errors
     missing = {k: v for k, v in values.items() if k != "datasets"}
-    exc = _refused(
+    exc = refused(
         hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, missing), Invalid
     )
     assert "datasets" in exc.errors
@@ -176,7 +165,7 @@ def test_amendment_supersedes_only_when_signed(nodes: tuple[Node, Node, str]) ->
     amend = lambda: lifecycle.amend_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
     )
-    _refused(hospital, amend, Conflict)  # only active contracts amend
+    refused(hospital, amend, Conflict)  # only active contracts amend
     lifecycle.propose_contract(hospital.ledger, sam, cid)
     lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
     scenario.countersigned(hospital, institute, cid)
@@ -217,7 +206,7 @@ def test_expiry_and_termination(nodes: tuple[Node, Node, str]) -> None:
     terminate = lambda: lifecycle.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "breach"}
     )
-    assert "nothing to terminate" in str(_refused(hospital, terminate, Conflict))
+    assert "nothing to terminate" in str(refused(hospital, terminate, Conflict))
 
     other = active()
     lifecycle.terminate_contract(hospital.ledger, sam, other, {"reason": "study cancelled"})
@@ -251,9 +240,7 @@ def test_a_contract_past_its_term_cannot_be_agreed(nodes: tuple[Node, Node, str]
     values = scenario.contract_values(hospital, institute, ds)
     values["terms"]["term"] = {"start": "2020-01-01", "end": "2021-12-31"}
     cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
-    exc = _refused(
-        hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Conflict
-    )
+    exc = refused(hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Conflict)
     assert "ended on 2021-12-31" in str(exc)
 
 
@@ -262,16 +249,11 @@ def test_terminating_a_pending_amendment_keeps_the_contract(
 ) -> None:
     hospital, institute, ds = nodes
     sam = scenario.actor(hospital, "sam")
-    cid = lifecycle.draft_contract(
-        hospital.ledger, sam, scenario.contract_values(hospital, institute, ds)
-    ).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, cid)
-    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
-    scenario.countersigned(hospital, institute, cid)
+    cid = scenario.active(hospital, institute, ds)
     later = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
     lifecycle.amend_contract(hospital.ledger, sam, cid, later)
     again = lambda: lifecycle.amend_contract(hospital.ledger, sam, cid, later)  # noqa: E731
-    assert "pending amendment" in str(_refused(hospital, again, Conflict))
+    assert "pending amendment" in str(refused(hospital, again, Conflict))
 
     lifecycle.terminate_contract(hospital.ledger, sam, cid, {"reason": "not needed", "version": 2})
     assert lifecycle.get_contract(hospital.engine, cid, 2)["status"] == "terminated"
@@ -284,21 +266,17 @@ def test_terminating_a_pending_amendment_keeps_the_contract(
     nothing = lambda: lifecycle.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "again"}
     )
-    _refused(hospital, nothing, Conflict)
+    refused(hospital, nothing, Conflict)
 
 
 def test_a_node_countersigns_one_document_per_version(nodes: tuple[Node, Node, str]) -> None:
     hospital, institute, ds = nodes
-    sam = scenario.actor(hospital, "sam")
-    cid = lifecycle.draft_contract(
-        hospital.ledger, sam, scenario.contract_values(hospital, institute, ds)
-    ).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, cid)
+    cid = scenario.proposed(hospital, institute, ds)
     document = lifecycle.get_contract(hospital.engine, cid)["document"]
     theirs = scenario.actor(institute, "sam")
     lifecycle.countersign(institute.ledger, institute.key, theirs, document)
     for doc in (document, {**document, "title": "A different text, same id and version"}):
-        _refused(
+        refused(
             institute,
             lambda d=doc: lifecycle.countersign(institute.ledger, institute.key, theirs, d),
             Conflict,
@@ -313,9 +291,7 @@ def test_a_contract_cannot_allow_more_than_its_dataset(nodes: tuple[Node, Node, 
     values = scenario.contract_values(hospital, institute, ds)
     values["template"] = "open-research-attribution"  # GRU, no conditions
     values["terms"]["term"] = {"start": "2026-01-01", "end": "2027-12-31"}
-    exc = _refused(
-        hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, values), Invalid
-    )
+    exc = refused(hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, values), Invalid)
     assert "GRU is not covered" in exc.errors["purposes"][0]
     assert any("requires IRB" in m for m in exc.errors["modifiers"])
     values["terms"]["purposes"] = [{"code": "HMB"}]
@@ -330,22 +306,22 @@ def test_benefit_rules_in_force_once_every_member_signed(nodes: tuple[Node, Node
         "event_weights": {"dataset.published": "1", "grant.issued": "2"},
         "method": "shapley",
     }
-    _refused(hospital, lambda: rules.propose_rules(hospital.ledger, ada, proposal), Forbidden)
+    refused(hospital, lambda: rules.propose_rules(hospital.ledger, ada, proposal), Forbidden)
     bad = {**proposal, "event_weights": {"dataset.published": "1.5.0"}}
-    _refused(hospital, lambda: rules.propose_rules(hospital.ledger, lee, bad), Exception)
+    refused(hospital, lambda: rules.propose_rules(hospital.ledger, lee, bad), Exception)
     event = rules.propose_rules(hospital.ledger, lee, proposal)
     document = event.body["document"]
     assert {m["origin"] for m in document["members"]} == {hospital.origin, institute.origin}
     assert rules.rules_in_force(hospital.engine) is None
 
     rules.sign_rules(hospital.ledger, hospital.key, ada, 1)
-    _refused(hospital, lambda: rules.sign_rules(hospital.ledger, hospital.key, ada, 1), Conflict)
+    refused(hospital, lambda: rules.sign_rules(hospital.ledger, hospital.key, ada, 1), Conflict)
     assert rules.rules_in_force(hospital.engine) is None
     # The institute accepts on its own node, and the signature is carried back.
     signature = rules.countersign_rules(
         institute.ledger, institute.key, scenario.actor(institute, "ada"), document
     )
-    _refused(
+    refused(
         hospital,
         lambda: rules.add_rules_signature(
             hospital.ledger,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import scenario
+from conftest import refused
 from sqlalchemy import update
 
 from consortium.api import create_app
@@ -15,7 +16,7 @@ from consortium.auth.roles import OPERATOR
 from consortium.auth.tokens import create_token
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.node import Node
-from consortium.projections import rebuild, snapshot
+from consortium.projections import rebuild
 from consortium.registry import datasets, members, settings
 from consortium.registry.sealed import SEALED, SealError, unseal
 
@@ -30,18 +31,6 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _unchanged(node: Node, action: Any) -> Any:
-    """Run a refused command; prove it wrote nothing."""
-    size, state = node.ledger.size(), snapshot(node.engine)
-    try:
-        action()
-    except Exception as exc:
-        assert node.ledger.size() == size
-        assert snapshot(node.engine) == state
-        return exc
-    raise AssertionError("the command was not refused")
-
-
 # --- people -----------------------------------------------------------------------------------
 
 
@@ -49,20 +38,16 @@ def test_roles_are_on_the_ledger_and_guarded(hospital: Node) -> None:
     ada = scenario.actor(hospital, "ada")
     sam = scenario.actor(hospital, "sam")
     assert isinstance(
-        _unchanged(
-            hospital, lambda: change_roles(hospital.ledger, sam, "sue", {"roles": ["admin"]})
-        ),
+        refused(hospital, lambda: change_roles(hospital.ledger, sam, "sue", {"roles": ["admin"]})),
         Forbidden,
     )
-    exc = _unchanged(
+    exc = refused(
         hospital, lambda: change_roles(hospital.ledger, ada, "ada", {"roles": ["steward"]})
     )
     assert isinstance(exc, Conflict) and "last admin" in exc.message
-    exc = _unchanged(
-        hospital, lambda: deactivate_person(hospital.ledger, ada, "ada", {"reason": "x"})
-    )
+    exc = refused(hospital, lambda: deactivate_person(hospital.ledger, ada, "ada", {"reason": "x"}))
     assert isinstance(exc, Conflict)
-    exc = _unchanged(
+    exc = refused(
         hospital,
         lambda: add_person(
             hospital.ledger, ada, {"username": "sam", "display_name": "S", "roles": ["steward"]}
@@ -148,7 +133,7 @@ def test_members(tmp_path: Path, hospital: Node) -> None:
         hospital.ledger, ada, {"institution": "Other Lab", "vkey": other.vkey}
     )
     assert event.body["origin"] == other.origin
-    exc = _unchanged(
+    exc = refused(
         hospital,
         lambda: members.add_member(
             hospital.ledger, ada, {"institution": "Again", "vkey": other.vkey}
@@ -156,7 +141,7 @@ def test_members(tmp_path: Path, hospital: Node) -> None:
     )
     assert isinstance(exc, Conflict)
     broken = other.vkey[:-4] + "AAAA"
-    exc = _unchanged(
+    exc = refused(
         hospital,
         lambda: members.add_member(hospital.ledger, ada, {"institution": "X", "vkey": broken}),
     )
@@ -174,7 +159,7 @@ def test_settings_are_ledger_entries(hospital: Node) -> None:
     assert event.kind == "settings.changed"
     with hospital.engine.connect() as conn:
         assert settings.current_settings(conn)["director_approval_required"] is True
-    exc = _unchanged(hospital, lambda: settings.change_settings(hospital.ledger, ada, {}))
+    exc = refused(hospital, lambda: settings.change_settings(hospital.ledger, ada, {}))
     assert "at least one" in str(exc)
 
 
@@ -204,7 +189,7 @@ def test_publish_version_and_withdraw(hospital: Node) -> None:
         lambda: datasets.withdraw_dataset(hospital.ledger, sam, ds, {"reason": "again"}),
         lambda: datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata()),
     ):
-        assert isinstance(_unchanged(hospital, again), Conflict)
+        assert isinstance(refused(hospital, again), Conflict)
 
 
 def test_director_co_approval_with_four_eyes(hospital: Node) -> None:
@@ -220,12 +205,12 @@ def test_director_co_approval_with_four_eyes(hospital: Node) -> None:
     # A steward who is also a director may not approve what they registered.
     change_roles(hospital.ledger, ada, "sam", {"roles": ["steward", "director"]})
     sam = scenario.actor(hospital, "sam")
-    exc = _unchanged(
+    exc = refused(
         hospital, lambda: datasets.approve_dataset(hospital.ledger, sam, ds, {"version": 1})
     )
     assert isinstance(exc, Forbidden)
     assert isinstance(
-        _unchanged(
+        refused(
             hospital,
             lambda: datasets.approve_dataset(hospital.ledger, researcher, ds, {"version": 1}),
         ),
@@ -235,7 +220,7 @@ def test_director_co_approval_with_four_eyes(hospital: Node) -> None:
     view = datasets.get_dataset(hospital.engine, None, ds)
     assert (view["status"], view["approved_by"]) == ("published", "dora")
     assert isinstance(
-        _unchanged(
+        refused(
             hospital, lambda: datasets.approve_dataset(hospital.ledger, dora, ds, {"version": 1})
         ),
         Conflict,
@@ -350,7 +335,7 @@ def test_profile_attestation(hospital: Node) -> None:
     assert event.body["profile"]["sha256"] == "0f" * 32
     view = datasets.get_dataset(hospital.engine, None, ds)
     assert view["profiles"][0]["records"] == 12000 and view["profiles"][0]["by"] == "sam"
-    exc = _unchanged(
+    exc = refused(
         hospital,
         lambda: datasets.attach_profile(
             hospital.ledger, sam, ds, {"profile": {**summary, "ratio": 0.5}}
@@ -392,7 +377,7 @@ def test_sealed_metadata_can_be_checked_against_the_ledger(hospital: Node) -> No
 def test_reserved_actor_names_cannot_be_people(hospital: Node, username: str) -> None:
     ada = scenario.actor(hospital, "ada")
     payload = {"username": username, "display_name": "Impostor", "roles": ["steward"]}
-    exc = _unchanged(hospital, lambda: add_person(hospital.ledger, ada, payload))
+    exc = refused(hospital, lambda: add_person(hospital.ledger, ada, payload))
     assert "reserved" in str(exc.messages["username"])
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import scenario
+from conftest import refused
 
 from consortium.api import create_app
 from consortium.auth.tokens import create_token
@@ -16,7 +17,6 @@ from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.node import Node
-from consortium.projections import snapshot
 from consortium.registry import datasets, settings
 
 
@@ -26,14 +26,6 @@ def nodes(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Node, Node
     yield hospital, institute
     hospital.close()
     institute.close()
-
-
-def _refused(node: Node, action: Any, kind: type[Exception]) -> Exception:
-    size, state = node.ledger.size(), snapshot(node.engine)
-    with pytest.raises(kind) as caught:
-        action()
-    assert node.ledger.size() == size and snapshot(node.engine) == state
-    return caught.value
 
 
 def test_each_version_is_shown_by_its_own_tier(nodes: tuple[Node, Node]) -> None:
@@ -75,14 +67,6 @@ def test_unapproved_versions_stay_internal(nodes: tuple[Node, Node]) -> None:
     )
 
 
-def _proposed(hospital: Node, institute: Node, ds: str) -> str:
-    sam = scenario.actor(hospital, "sam")
-    values = scenario.contract_values(hospital, institute, ds)
-    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, cid)
-    return cid
-
-
 def test_terms_cannot_replace_parties_or_datasets(nodes: tuple[Node, Node]) -> None:
     hospital, institute = nodes
     sam = scenario.actor(hospital, "sam")
@@ -90,7 +74,7 @@ def test_terms_cannot_replace_parties_or_datasets(nodes: tuple[Node, Node]) -> N
     values = scenario.contract_values(hospital, institute, ds)
     impostor = {"origin": institute.origin, "role": "recipient", "public_key": "A" * 43 + "="}
     values["terms"]["parties"] = [impostor]
-    exc = _refused(
+    exc = refused(
         hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, values), Exception
     )
     assert "parties" in str(getattr(exc, "messages", exc))
@@ -108,7 +92,7 @@ def test_countersigning_checks_our_own_datasets(nodes: tuple[Node, Node]) -> Non
     values["template"] = "open-research-attribution"
     cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
     document = lifecycle.get_contract(hospital.engine, cid)["document"]
-    exc = _refused(
+    exc = refused(
         institute,
         lambda: lifecycle.countersign(institute.ledger, institute.key, ours, document),
         Invalid,
@@ -120,10 +104,10 @@ def test_a_node_does_not_countersign_its_own_contract_ids(nodes: tuple[Node, Nod
     hospital, institute = nodes
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
-    cid = _proposed(hospital, institute, ds)
+    cid = scenario.proposed(hospital, institute, ds)
     document = lifecycle.get_contract(hospital.engine, cid)["document"]
     forged = {**document, "title": "Same id, other words"}
-    _refused(
+    refused(
         hospital,
         lambda: lifecycle.countersign(hospital.ledger, hospital.key, sam, forged),
         Conflict,
@@ -137,7 +121,7 @@ def test_withdrawn_datasets_stop_pending_contracts(nodes: tuple[Node, Node]) -> 
     values = scenario.contract_values(hospital, institute, ds)
     cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
     datasets.withdraw_dataset(hospital.ledger, sam, ds, {"reason": "consent revoked"})
-    exc = _refused(hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Invalid)
+    exc = refused(hospital, lambda: lifecycle.propose_contract(hospital.ledger, sam, cid), Invalid)
     assert "withdrawn" in str(exc.errors)
 
 
@@ -145,15 +129,13 @@ def test_an_amendment_only_replaces_the_version_in_force(nodes: tuple[Node, Node
     hospital, institute = nodes
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
-    cid = _proposed(hospital, institute, ds)
-    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
-    scenario.countersigned(hospital, institute, cid)
+    cid = scenario.active(hospital, institute, ds)
     later = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
     lifecycle.amend_contract(hospital.ledger, sam, cid, later)
     terminate_v1 = lambda: lifecycle.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "breach", "version": 1}
     )
-    assert "terminate it first" in str(_refused(hospital, terminate_v1, Conflict))
+    assert "terminate it first" in str(refused(hospital, terminate_v1, Conflict))
 
 
 def test_benefit_rules_are_checked_before_countersigning(nodes: tuple[Node, Node]) -> None:
@@ -168,7 +150,7 @@ def test_benefit_rules_are_checked_before_countersigning(nodes: tuple[Node, Node
         {**document, "version": 2**60},
         {k: v for k, v in document.items() if k != "proposer"},
     ):
-        _refused(
+        refused(
             hospital,
             lambda b=bad: rules.countersign_rules(hospital.ledger, hospital.key, ada, b),
             Invalid,
@@ -180,7 +162,7 @@ def test_benefit_rules_are_checked_before_countersigning(nodes: tuple[Node, Node
     again = lambda: rules.countersign_rules(  # noqa: E731
         hospital.ledger, hospital.key, ada, {**document, "notes": "changed"}
     )
-    _refused(hospital, again, Conflict)
+    refused(hospital, again, Conflict)
 
 
 BAD_TEXT = ["\ud800", "a\x00b"]
