@@ -7,7 +7,7 @@ at the edge with a field message rather than failing deep inside a transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields
 
@@ -48,6 +48,8 @@ def bad_text_path(value: Any, path: str = "") -> tuple[str, str] | None:
 
 class Text(fields.String):
     """A string field that refuses what cannot be signed or stored (see module doc)."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "write it as text in quotes"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         result = super()._deserialize(value, attr, data, **kwargs)

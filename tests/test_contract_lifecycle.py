@@ -377,3 +377,40 @@ def test_contract_api_round_trip(nodes: tuple[Node, Node, str]) -> None:
     assert [c["id"] for c in client.get("/api/v1/contracts?status=active").get_json()] == [cid]
     missing = client.get("/api/v1/contracts/ctr-nothere")
     assert missing.status_code == 404 and missing.content_type == "application/problem+json"
+
+
+def test_a_contract_cannot_loosen_a_datasets_conditions(tmp_path: Path) -> None:
+    hospital, institute = scenario.pair(tmp_path)
+    sam = scenario.actor(hospital, "sam")
+    modifiers = [
+        {"code": "IRB"},
+        {"code": "PUB"},
+        {"code": "GS", "regions": ["EU"]},
+        {"code": "TS", "months": 12},
+    ]
+    ds = datasets.register_dataset(
+        hospital.ledger,
+        sam,
+        scenario.metadata(duo={"permissions": ["HMB"], "modifiers": modifiers}),
+    ).body["dataset"]
+    values = scenario.contract_values(hospital, institute, ds)
+    values["terms"]["modifiers"] = [
+        {"code": "NCU"},
+        {"code": "PUB"},
+        {"code": "IRB"},
+        {"code": "GS", "regions": ["EU", "US"]},
+        {"code": "TS", "months": 36},
+    ]
+    values["terms"]["term"]["max_grant_months"] = 12
+    exc = refused(hospital, lambda: lifecycle.draft_contract(hospital.ledger, sam, values), Invalid)
+    assert exc.errors["modifiers"] == [
+        f"{ds} may be used only in EU; the contract also allows US",
+        f"{ds} limits use to 12 months; the contract allows 36",
+    ]
+    values["terms"]["modifiers"][3:] = [
+        {"code": "GS", "regions": ["EU"]},
+        {"code": "TS", "months": 12},
+    ]
+    assert lifecycle.draft_contract(hospital.ledger, sam, values).kind == "contract.drafted"
+    hospital.close()
+    institute.close()

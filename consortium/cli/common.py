@@ -93,7 +93,7 @@ def field_errors(messages: Any) -> str:
             for key, sub in value.items():
                 yield from walk(sub, f"{path}.{key}" if path else str(key))
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            yield f"{path}: {' '.join(value)}" if path else " ".join(value)
+            yield f"{path}: {'; '.join(value)}" if path else "; ".join(value)
         elif isinstance(value, list):
             for i, sub in enumerate(value):
                 yield from walk(sub, f"{path}.{i}")

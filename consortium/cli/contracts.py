@@ -106,6 +106,27 @@ def contract_export(ctx: Context, contract_id: str, version: int | None) -> None
     click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
 
 
+@contract.command("digest")
+@click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
+def contract_digest(document_file: Path) -> None:
+    """Print a contract document's digest, to compare by phone before countersigning it."""
+    click.echo(document_digest(read_json(document_file)))
+
+
+@contract.command("revise")
+@click.argument("contract_id")
+@click.argument("values_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def contract_revise(ctx: Context, contract_id: str, values_file: Path, as_user: str | None) -> None:
+    """Change a draft (or a draft amendment) from a JSON file of changes (steward)."""
+    payload = read_json(values_file)
+    with opened(ctx) as node:
+        event = lifecycle.revise_draft(node.ledger, acting(node, as_user), contract_id, payload)
+    recorded(f"Revised the draft of {contract_id} v{event.body['version']}", event.index)
+
+
 @contract.command("countersign")
 @click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
 @as_option

@@ -290,7 +290,8 @@ def dataset_list(ctx: Context, as_user: str | None) -> None:
         for d in datasets.list_datasets(node.engine, acting(node, as_user)):
             title = d.get("metadata", {}).get("title", "(metadata withheld)")
             pending = ""
-            if d["status"] != "withdrawn" and d["latest_version"] != (d["published_version"] or 0):
+            published = d["published_version"]
+            if d["status"] != "withdrawn" and published and d["latest_version"] != published:
                 pending = f"  (v{d['latest_version']} awaiting approval)"
             click.echo(
                 f"{d['id']}  v{d['version']}  {d['status']}  {d['sensitivity']}  {title}{pending}"

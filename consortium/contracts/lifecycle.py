@@ -350,6 +350,25 @@ def _compose(
     return document
 
 
+def _looser(shorthand: str, dataset: dict[str, Any], contract: dict[str, Any]) -> str | None:
+    """How a contract's modifier parameters are looser than the dataset's, if they are."""
+    if shorthand == "GS":
+        outside = sorted(set(contract["regions"]) - set(dataset["regions"]))
+        if outside:
+            return (
+                f"may be used only in {', '.join(dataset['regions'])}; "
+                f"the contract also allows {', '.join(outside)}"
+            )
+    if shorthand == "TS" and contract["months"] > dataset["months"]:
+        return f"limits use to {dataset['months']} months; the contract allows {contract['months']}"
+    if shorthand == "MOR" and contract["until"] < dataset["until"]:
+        return (
+            f"bars publication until {dataset['until']}; "
+            f"the contract only until {contract['until']}"
+        )
+    return None
+
+
 def _check_dataset_terms(conn: Connection, document: dict[str, Any], own: str) -> None:
     """A contract may not allow more than this node's datasets declare.
 
@@ -358,7 +377,7 @@ def _check_dataset_terms(conn: Connection, document: dict[str, Any], own: str) -
     steward cannot sign away, by choosing a looser template, what the data's consent allows.
     """
     errors: dict[str, list[str]] = {}
-    codes = {m["code"] for m in document["modifiers"]}
+    contract_modifiers = {m["code"]: m for m in document["modifiers"]}
     for ref in document["datasets"]:
         if ref["provider"] != own:
             continue
@@ -386,11 +405,17 @@ def _check_dataset_terms(conn: Connection, document: dict[str, Any], own: str) -
                     f"{', '.join(meta['duo']['diseases'])}"
                 )
         for modifier in meta["duo"]["modifiers"]:
-            if modifier["code"] not in codes:
+            term = resolve(modifier["code"])
+            ours = contract_modifiers.get(modifier["code"])
+            if ours is None:
                 errors.setdefault("modifiers", []).append(
-                    f"{ref['id']} requires {resolve(modifier['code']).shorthand} "
-                    f"({resolve(modifier['code']).label}); the contract must include it"
+                    f"{ref['id']} requires {term.shorthand} ({term.label}); "
+                    "the contract must include it"
                 )
+                continue
+            looser = _looser(term.shorthand, modifier, ours)
+            if looser:
+                errors.setdefault("modifiers", []).append(f"{ref['id']} {looser}")
     if errors:
         raise Invalid("the contract allows more than its datasets do", errors)
 
@@ -490,7 +515,9 @@ def _check_term_open(document: dict[str, Any]) -> None:
     """A contract whose last day has passed can no longer be agreed to."""
     end = document["term"]["end"]
     if end < datetime.now(UTC).date().isoformat():
-        raise Conflict(f"the contract's term ended on {end}; amend the dates or draft anew")
+        raise Conflict(
+            f"the contract's term ended on {end}; a contract that has ended cannot be agreed to"
+        )
 
 
 def _signature_event(tx: Any, actor: Actor, row: Any, party: str, signature: str) -> Event:
@@ -637,7 +664,7 @@ def amend_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict
         if pending:
             raise Conflict(
                 f"version {pending[-1].version} of {contract_id!r} is a pending amendment "
-                f"({pending[-1].status}); revise it, or terminate that version first"
+                f"({pending[-1].status}); finish or terminate that version first"
             )
         active = [r for r in rows if r.status == ACTIVE]
         if not active:

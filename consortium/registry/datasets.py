@@ -169,7 +169,8 @@ class AttachProfileSchema(Schema):
         if found and not data.get("identifiers_reviewed"):
             raise ValidationError(
                 "the profile found direct identifiers: remove them from the data and profile "
-                "it again, or explain in identifiers_reviewed why they may stay",
+                "it again, or explain why they may stay (identifiers_reviewed; on the "
+                "console, --identifiers-reviewed)",
                 "identifiers_reviewed",
             )
 
