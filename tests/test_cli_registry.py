@@ -116,6 +116,12 @@ def test_contract_commands_across_two_nodes(tmp_path: Path) -> None:
     institute.close()
 
     cid = run(home, "contract", "draft", str(values), "--as", "sam").output.strip().split()[-1]
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps({"title": "Cohort for the HbA1c study"}))
+    run(home, "contract", "revise", cid, str(changes), "--as", "sam")
+    assert json.loads(run(home, "contract", "show", cid).output)["title"] == (
+        "Cohort for the HbA1c study"
+    )
     run(home, "contract", "propose", cid, "--as", "sam")
     run(home, "contract", "sign", cid, "--as", "sam")
     exported = CliRunner().invoke(main, ["--data-dir", str(home), "contract", "export", cid])
@@ -123,6 +129,7 @@ def test_contract_commands_across_two_nodes(tmp_path: Path) -> None:
     document.write_text(exported.stdout)
     digest = json.loads(run(home, "contract", "show", cid).output)["digest"]
     assert f"digest {digest}" in exported.stderr
+    assert run(away, "contract", "digest", str(document)).output.strip() == digest
     signed = run(away, "contract", "countersign", str(document), "--as", "sam").output
     assert digest in signed
     signature = signed.strip().splitlines()[-1]
