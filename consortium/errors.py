@@ -7,6 +7,8 @@ leaves no trace on the ledger or in the projections.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A command that the rules refuse. ``status`` is the HTTP status that fits."""
@@ -44,3 +46,21 @@ class Invalid(DomainError):
 
     status = 422
     title = "Unprocessable Entity"
+
+
+def flatten_messages(messages: Any, path: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested messages keyed by dotted path (``duo.permissions.0``), the shape
+    every refusal uses for its field errors."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            flat.update(flatten_messages(value, f"{path}.{key}" if path else str(key)))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {path: list(messages)}
+    if isinstance(messages, list):
+        flat = {}
+        for i, value in enumerate(messages):
+            flat.update(flatten_messages(value, f"{path}.{i}" if path else str(i)))
+        return flat
+    return {path: [str(messages)]}

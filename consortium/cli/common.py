@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from consortium import __version__
 from consortium.auth.roles import OPERATOR, Actor
-from consortium.errors import DomainError
+from consortium.errors import DomainError, flatten_messages
 from consortium.node import Node, NodeConfigError
 
 err = Console(stderr=True)
@@ -86,21 +86,11 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
 
 
 def field_errors(messages: Any) -> str:
-    """Marshmallow's nested messages as one line: ``a.b: message; c: message``."""
-
-    def walk(value: Any, path: str) -> Iterator[str]:
-        if isinstance(value, dict):
-            for key, sub in value.items():
-                yield from walk(sub, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            yield f"{path}: {'; '.join(value)}" if path else "; ".join(value)
-        elif isinstance(value, list):
-            for i, sub in enumerate(value):
-                yield from walk(sub, f"{path}.{i}")
-        else:
-            yield f"{path}: {value}" if path else str(value)
-
-    return "; ".join(walk(messages, ""))
+    """Field messages as one line: ``a.b: message; c: message``."""
+    return "; ".join(
+        f"{path}: {'; '.join(msgs)}" if path else "; ".join(msgs)
+        for path, msgs in flatten_messages(messages).items()
+    )
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from consortium.contracts.signing import (
     sign_document,
 )
 from consortium.crypto.keys import NodeKey
-from consortium.errors import Conflict, Invalid, NotFound
+from consortium.errors import Conflict, Invalid, NotFound, flatten_messages
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.members import MEMBER, self_member
@@ -274,7 +274,7 @@ def countersign_rules(ledger: Ledger, key: NodeKey, actor: Actor, document: dict
     try:
         RulesDocumentSchema().load(document)
     except ValidationError as exc:
-        raise Invalid("not a valid benefit-rules document", _flat(exc.messages)) from exc
+        raise Invalid("not a valid benefit-rules document", flatten_messages(exc.messages)) from exc
     with ledger.transaction() as tx:
         own = self_member(tx.conn)
         if document["proposer"] == own.origin:
@@ -301,16 +301,6 @@ def countersign_rules(ledger: Ledger, key: NodeKey, actor: Actor, document: dict
             },
         )
         return signature
-
-
-def _flat(messages: Any, path: str = "") -> dict[str, list[str]]:
-    """Marshmallow's nested messages keyed by dotted path, as other refusals are."""
-    if isinstance(messages, dict):
-        out: dict[str, list[str]] = {}
-        for key, value in messages.items():
-            out.update(_flat(value, f"{path}.{key}" if path else str(key)))
-        return out
-    return {path or "document": [str(m) for m in messages]}
 
 
 @projects("benefit_rules.countersigned")

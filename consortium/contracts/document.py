@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from referencing import Registry, Resource
 
 from consortium import duo
-from consortium.crypto.canonical import canonical_bytes
 
 CONTRACT_TYPE = "consortium.contract/v1"
 SCHEMA_FILES = ("contract.schema.json", "template.schema.json")
@@ -172,16 +170,6 @@ def check_document(doc: dict[str, Any]) -> None:
             _add(errors, path, message)
     if errors:
         raise ContractDocumentError(errors)
-
-
-def contract_bytes(doc: dict[str, Any]) -> bytes:
-    """The RFC 8785 canonical bytes of ``doc``: what each party signs. Check the document first."""
-    return canonical_bytes(doc)
-
-
-def contract_digest(doc: dict[str, Any]) -> bytes:
-    """SHA-256 of `contract_bytes`: the contract's fingerprint on the ledger."""
-    return hashlib.sha256(contract_bytes(doc)).digest()
 
 
 # ---- rules the schema cannot express --------------------------------------------------------
