@@ -1,5 +1,5 @@
 """Scheduled jobs (APScheduler): cut a checkpoint when the ledger has grown; expire contracts
-whose term has ended.
+and grants whose term has ended.
 
 Jobs are small, separate and idempotent, like REMS's expirer and approver bots: if two
 processes run the same job, the ledger's write lock makes the second one a no-op. They run
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from consortium.access.grants import expire_grants
 from consortium.auth.roles import NODE
 from consortium.contracts.lifecycle import expire_contracts
 from consortium.node import Node
@@ -34,6 +35,8 @@ def checkpoint_job(node: Node) -> None:
 def expiry_job(node: Node) -> None:
     for event in expire_contracts(node.ledger, NODE):
         log.info("contract %s v%s expired", event.body["contract"], event.body["version"])
+    for event in expire_grants(node.ledger, NODE):
+        log.info("grant %s expired", event.body["grant"])
 
 
 def run_jobs(data_dir: str) -> None:
@@ -50,7 +53,7 @@ def run_jobs(data_dir: str) -> None:
         max_instances=1,
         coalesce=True,
     )
-    # Hourly, and once at start-up: a contract ends within an hour of its last day.
+    # Hourly, and once at start-up: a contract or grant ends within an hour of its last day.
     scheduler.add_job(
         expiry_job,
         "interval",

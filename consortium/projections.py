@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
+import consortium.access.grants
+import consortium.access.requests
 import consortium.auth.people
 import consortium.contracts.benefit_rules
 import consortium.contracts.lifecycle

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from consortium.access import grants, requests
 from consortium.auth.people import add_person, change_roles, deactivate_person
 from consortium.auth.roles import NODE, OPERATOR, Actor
 from consortium.contracts import benefit_rules as rules
@@ -57,6 +58,7 @@ def staff(node: Node) -> None:
         "ada": ["admin"],
         "sam": ["steward"],
         "sue": ["steward", "researcher"],
+        "rita": ["researcher"],
         "dora": ["director"],
         "lee": ["lead"],
     }.items():
@@ -114,6 +116,23 @@ def active(hospital: Node, institute: Node, dataset_id: str) -> str:
     lifecycle.sign_contract(hospital.ledger, hospital.key, actor(hospital, "sam"), contract_id)
     countersigned(hospital, institute, contract_id)
     return contract_id
+
+
+def access_request(dataset_id: str, **changes: Any) -> dict[str, Any]:
+    """A request that the scenario's contracts allow."""
+    value = {
+        "datasets": [{"id": dataset_id}],
+        "project_title": "HbA1c trajectories after bariatric surgery",
+        "purposes": [{"code": "HMB"}],
+        "purpose_text": "Describe HbA1c change over five years.",
+        "investigator": "Dr Rita Rossi",
+        "institution": "Northern Genomics Institute",
+        "ethics_reference": "NGI-REC-2026-114",
+        "duration_months": 12,
+        "commercial": False,
+    }
+    value.update(changes)
+    return value
 
 
 def countersigned(hospital: Node, institute: Node, contract_id: str) -> None:
@@ -223,6 +242,16 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
     rules.countersign_rules(
         ledger, hospital.key, ada, rules.get_rules(institute.engine, 1)["document"]
     )
+
+    # Researchers ask; stewards return, approve and revoke.
+    rita = actor(hospital, "rita")
+    asked = requests.submit_request(ledger, rita, access_request(open_ds)).body["request"]
+    requests.return_request(ledger, sam, asked, {"reason": "add the ethics approval letter"})
+    requests.resubmit_request(ledger, rita, asked, access_request(open_ds))
+    grant = requests.approve_request(ledger, hospital.key, sam, asked, {})[-1].body["grant"]
+    grants.revoke_grant(ledger, sam, grant, {"reason": "the study moved elsewhere"})
+    dropped = requests.submit_request(ledger, rita, access_request(open_ds)).body["request"]
+    requests.withdraw_request(ledger, rita, dropped, {"reason": "duplicate"})
 
     change_roles(ledger, ada, "sue", {"roles": ["researcher"]})
     deactivate_person(ledger, ada, "lee", {"reason": "left the alliance office"})

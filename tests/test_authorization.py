@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
+from consortium.access import requests as access_requests
 from consortium.api import create_app
 from consortium.auth.people import (
     CREDENTIAL,
@@ -31,7 +32,7 @@ from consortium.auth.people import (
     deactivate_person,
     set_password,
 )
-from consortium.auth.roles import ADMIN, DIRECTOR, LEAD, OPERATOR, ROLES, STEWARD
+from consortium.auth.roles import ADMIN, DIRECTOR, LEAD, OPERATOR, RESEARCHER, ROLES, STEWARD
 from consortium.auth.tokens import create_token, revoke_token
 from consortium.contracts import benefit_rules, lifecycle
 from consortium.contracts.signing import sign_document
@@ -78,6 +79,15 @@ MATRIX: dict[Route, frozenset[str] | None] = {
     ("POST", f"{API}/benefit-rules/<int:version>/sign"): frozenset({ADMIN}),
     ("POST", f"{API}/benefit-rules/<int:version>/signatures"): frozenset({ADMIN, LEAD}),
     ("POST", f"{API}/benefit-rules/countersign"): frozenset({ADMIN}),
+    ("POST", f"{API}/access-requests"): frozenset({RESEARCHER}),
+    ("POST", f"{API}/access-requests/check"): frozenset({RESEARCHER, STEWARD}),
+    ("PUT", f"{API}/access-requests/<request_id>"): frozenset({RESEARCHER}),
+    ("POST", f"{API}/access-requests/<request_id>/withdraw"): frozenset({RESEARCHER}),
+    ("POST", f"{API}/access-requests/<request_id>/return"): frozenset({STEWARD}),
+    ("POST", f"{API}/access-requests/<request_id>/deny"): frozenset({STEWARD, DIRECTOR}),
+    ("POST", f"{API}/access-requests/<request_id>/approve"): frozenset({STEWARD}),
+    ("POST", f"{API}/access-requests/<request_id>/co-approve"): frozenset({DIRECTOR}),
+    ("POST", f"{API}/grants/<grant_id>/revoke"): frozenset({STEWARD}),
 }
 GUARDED: list[Route] = [route for route, allowed in MATRIX.items() if allowed is not OPEN]
 
@@ -187,10 +197,13 @@ def _approval_required(w: World, required: bool) -> None:
         settings.change_settings(w.node.ledger, OPERATOR, {"director_approval_required": required})
 
 
-def _dataset(w: World, *, awaiting: bool = False) -> str:
+def _dataset(w: World, *, awaiting: bool = False, sensitive: bool = False) -> str:
     """A dataset registered by the operator: published, or awaiting a director's approval."""
     _approval_required(w, awaiting)
-    event = datasets.register_dataset(w.node.ledger, OPERATOR, _metadata(w.unique("Cohort ")))
+    metadata = _metadata(w.unique("Cohort "))
+    if sensitive:
+        metadata["sensitivity"] = "highly-sensitive"
+    event = datasets.register_dataset(w.node.ledger, OPERATOR, metadata)
     return event.body["dataset"]
 
 
@@ -216,9 +229,10 @@ def _draft_body(w: World, dataset: dict[str, Any] | None = None) -> dict[str, An
     }
 
 
-def _contract(w: World, status: str) -> str:
+def _contract(w: World, status: str, *, sensitive: bool = False) -> str:
     """A contract of this node in ``status``: draft, proposed or active."""
-    contract_id = lifecycle.draft_contract(w.node.ledger, OPERATOR, _draft_body(w)).body["contract"]
+    body = _draft_body(w, {"id": _dataset(w, sensitive=sensitive)})
+    contract_id = lifecycle.draft_contract(w.node.ledger, OPERATOR, body).body["contract"]
     if status == lifecycle.DRAFT:
         return contract_id
     lifecycle.propose_contract(w.node.ledger, OPERATOR, contract_id)
@@ -312,6 +326,55 @@ def _ctr(w: World, state: str, suffix: str, body: dict[str, Any] | None, status:
     return Call(f"{API}/contracts/{_contract(w, state)}{suffix}", body, status)
 
 
+def _access_body(w: World, *, sensitive: bool = False) -> dict[str, Any]:
+    """A compatible request for a fresh dataset under a fresh active contract."""
+    contract_id = _contract(w, lifecycle.ACTIVE, sensitive=sensitive)
+    dataset_id = lifecycle.get_contract(w.node.engine, contract_id)["document"]["datasets"][0]
+    return {
+        "datasets": [{"id": dataset_id["id"]}],
+        "project_title": w.unique("Outcomes study "),
+        "purposes": [{"code": "HMB"}],
+        "purpose_text": "Describe outcomes after discharge.",
+        "investigator": "Dr Rita Rossi",
+        "institution": "North University",
+        "ethics_reference": "NU-REC-2030-7",
+        "duration_months": 12,
+        "commercial": False,
+    }
+
+
+def _researcher(w: World) -> Any:
+    from consortium.auth.people import effective_actor
+
+    with w.node.engine.connect() as conn:
+        return effective_actor(conn, PEOPLE[RESEARCHER], None)
+
+
+def _request(w: World, *, status: str = "submitted", sensitive: bool = False) -> str:
+    """A request by the researcher, brought to ``status`` by the operator."""
+    body = _access_body(w, sensitive=sensitive)
+    request_id = access_requests.submit_request(w.node.ledger, _researcher(w), body).body["request"]
+    if status == access_requests.RETURNED:
+        access_requests.return_request(w.node.ledger, OPERATOR, request_id, {"reason": "more"})
+    elif status == access_requests.AWAITING_SECOND:
+        access_requests.approve_request(w.node.ledger, w.node.key, OPERATOR, request_id, {})
+    return request_id
+
+
+def _deny(w: World, username: str) -> Call:
+    # A director denies at the second approval; a steward before it.
+    second = username == PEOPLE[DIRECTOR]
+    status = access_requests.AWAITING_SECOND if second else access_requests.SUBMITTED
+    request_id = _request(w, status=status, sensitive=second)
+    return Call(f"{API}/access-requests/{request_id}/deny", {"reason": "Out of scope."}, 200)
+
+
+def _grant(w: World) -> str:
+    request_id = _request(w)
+    events = access_requests.approve_request(w.node.ledger, w.node.key, OPERATOR, request_id, {})
+    return events[-1].body["grant"]
+
+
 Builder = Callable[[World, str], Call]
 _PROFILE = {"profile": {"sha256": "0" * 64, "records": 1200, "bytes": 480_000}}
 _P, _D, _A = lifecycle.PROPOSED, lifecycle.DRAFT, lifecycle.ACTIVE
@@ -372,6 +435,37 @@ BUILDERS: dict[Route, Builder] = {
     ),
     ("POST", f"{API}/benefit-rules/<int:version>/signatures"): _rules_signature,
     ("POST", f"{API}/benefit-rules/countersign"): _countersign_rules,
+    ("POST", f"{API}/access-requests"): lambda w, _: Call(
+        f"{API}/access-requests", _access_body(w), 201
+    ),
+    ("POST", f"{API}/access-requests/check"): lambda w, _: Call(
+        f"{API}/access-requests/check", _access_body(w), 200, entries=0
+    ),
+    ("PUT", f"{API}/access-requests/<request_id>"): lambda w, _: Call(
+        f"{API}/access-requests/{_request(w, status=access_requests.RETURNED)}",
+        _access_body(w),
+        200,
+    ),
+    ("POST", f"{API}/access-requests/<request_id>/withdraw"): lambda w, _: Call(
+        f"{API}/access-requests/{_request(w)}/withdraw", {"reason": "Not needed."}, 200
+    ),
+    ("POST", f"{API}/access-requests/<request_id>/return"): lambda w, _: Call(
+        f"{API}/access-requests/{_request(w)}/return", {"reason": "Add the ethics letter."}, 200
+    ),
+    ("POST", f"{API}/access-requests/<request_id>/deny"): _deny,
+    ("POST", f"{API}/access-requests/<request_id>/approve"): lambda w, _: Call(
+        f"{API}/access-requests/{_request(w)}/approve", {}, 200, entries=2
+    ),
+    ("POST", f"{API}/access-requests/<request_id>/co-approve"): lambda w, _: Call(
+        f"{API}/access-requests/"
+        f"{_request(w, status=access_requests.AWAITING_SECOND, sensitive=True)}/co-approve",
+        {},
+        200,
+        entries=2,
+    ),
+    ("POST", f"{API}/grants/<grant_id>/revoke"): lambda w, _: Call(
+        f"{API}/grants/{_grant(w)}/revoke", {"reason": "Misuse reported."}, 200
+    ),
 }
 
 

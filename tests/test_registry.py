@@ -154,7 +154,10 @@ def test_members(tmp_path: Path, hospital: Node) -> None:
 def test_settings_are_ledger_entries(hospital: Node) -> None:
     ada = scenario.actor(hospital, "ada")
     with hospital.engine.connect() as conn:
-        assert settings.current_settings(conn) == {"director_approval_required": False}
+        assert settings.current_settings(conn) == {
+            "director_approval_required": False,
+            "review_deadline_days": 3,
+        }
     event = settings.change_settings(hospital.ledger, ada, {"director_approval_required": True})
     assert event.kind == "settings.changed"
     with hospital.engine.connect() as conn:
@@ -361,11 +364,6 @@ def test_sealed_metadata_can_be_checked_against_the_ledger(hospital: Node) -> No
     assert steward.status_code == 200
     assert base64.b64encode(hashlib.sha256(steward.data).digest()).decode() == digest
     assert json.loads(steward.data)["document"]["title"] == scenario.METADATA["title"]
-    add_person(
-        hospital.ledger,
-        OPERATOR,
-        {"username": "rita", "display_name": "R", "roles": ["researcher"]},
-    )
     researcher = client.get(
         f"/api/v1/datasets/{ds}/sealed", headers=_auth(create_token(hospital.engine, "rita")[0])
     )

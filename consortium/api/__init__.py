@@ -8,7 +8,15 @@ from typing import Any
 from flask import Flask, abort, request
 
 from consortium import __version__
-from consortium.api import attestations, contracts, datasets, ledger, node_info, people
+from consortium.api import (
+    access,
+    attestations,
+    contracts,
+    datasets,
+    ledger,
+    node_info,
+    people,
+)
 from consortium.api.context import BEARER
 from consortium.api.problems import ProblemApi
 from consortium.node import Node
@@ -35,7 +43,7 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
     )
-    for module in (node_info, ledger, attestations, people, datasets, contracts):
+    for module in (node_info, ledger, attestations, people, datasets, contracts, access):
         api.register_blueprint(module.blp)
 
     @app.before_request

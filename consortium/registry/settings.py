@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import JSON, Column, Connection, String, delete, insert, select
 from sqlmodel import Field, SQLModel
 
@@ -16,7 +16,7 @@ from consortium.auth.roles import ADMIN, Actor
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
 
-DEFAULTS: dict[str, Any] = {"director_approval_required": False}
+DEFAULTS: dict[str, Any] = {"director_approval_required": False, "review_deadline_days": 3}
 
 
 class Setting(SQLModel, table=True):
@@ -36,6 +36,12 @@ class SettingsSchema(Schema):
             "description": "A department director must co-approve each dataset version "
             "before it is published."
         }
+    )
+
+    review_deadline_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, 60),
+        metadata={"description": "Working days a steward has to decide an access request."},
     )
 
     @validates_schema

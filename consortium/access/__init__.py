@@ -1,0 +1,1 @@
+"""Access: researchers' requests, the automatic compatibility check, review, and grants."""

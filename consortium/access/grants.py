@@ -1,0 +1,237 @@
+"""Grants: a time-limited right to use dataset versions for stated purposes, under stated
+conditions, signed by the node that owns the data.
+
+The grant document is self-contained: anyone holding the issuing node's verifier key can
+check it offline (`consortium grant verify FILE`) — its signature is Ed25519 over the RFC 8785
+bytes of the document, like contracts. Whether it has been revoked since is a question for
+the issuing node (its ledger), which the offline check says plainly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from marshmallow import Schema, validate
+from sqlalchemy import JSON, Column, Connection, Engine, String, insert, select, update
+from sqlmodel import Field, SQLModel
+
+from consortium.access.compatibility import OBLIGATION, REVIEW, add_months
+from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, STEWARD, Actor
+from consortium.contracts.lifecycle import CONTRACT
+from consortium.contracts.signing import check_signature, document_digest, sign_document
+from consortium.crypto.keys import NodeKey, b64encode
+from consortium.crypto.note import NoteError, Verifier
+from consortium.errors import Conflict, Invalid, NotFound
+from consortium.events import Event, projection_table, projects, record
+from consortium.ledger.log import Ledger, LedgerTransaction
+from consortium.registry.members import self_member
+from consortium.text import Text
+
+DOCUMENT_TYPE = "consortium.grant/v1"
+ACTIVE = "active"
+REVOKED = "revoked"
+EXPIRED = "expired"
+STATUSES = (ACTIVE, REVOKED, EXPIRED)
+READERS = frozenset({STEWARD, DIRECTOR, ADMIN, AUDITOR})
+
+
+class Grant(SQLModel, table=True):
+    __tablename__ = "access_grant"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    request_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    holder: str = Field(sa_column=Column(String(128), nullable=False, index=True))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    signature: str = Field(sa_column=Column(String(88), nullable=False))
+    valid_until: str = Field(sa_column=Column(String(10), nullable=False))
+    issued_at: str = Field(sa_column=Column(String(32), nullable=False))
+    ended_at: str | None = Field(sa_column=Column(String(32), nullable=True))
+    end_reason: str | None = Field(sa_column=Column(String(2000), nullable=True))
+
+
+GRANT = projection_table(Grant.__table__)
+
+
+class RevokeSchema(Schema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+
+
+def issue_grant(tx: LedgerTransaction, key: NodeKey, actor: Actor, request: Any) -> Event:
+    """Write and sign the grant for an approved request, in the approval's transaction."""
+    today = datetime.now(UTC).date()
+    details = request.details
+    ends = [
+        date.fromisoformat(
+            tx.conn.execute(
+                select(CONTRACT.c.term_end).where(
+                    CONTRACT.c.id == d["contract"], CONTRACT.c.version == d["contract_version"]
+                )
+            ).scalar_one()
+        )
+        for d in request.datasets
+    ]
+    until = min([add_months(today, details["duration_months"]), *ends])
+    conditions = sorted(
+        {
+            f["reason"]
+            for found in request.findings.values()
+            for f in found
+            if f["verdict"] in (OBLIGATION, REVIEW)
+        }
+    )
+    grant_id = request.id.replace("req-", "gr-", 1)
+    document = {
+        "type": DOCUMENT_TYPE,
+        "id": grant_id,
+        "issuer": self_member(tx.conn).origin,
+        "request": request.id,
+        "holder": {
+            "username": request.researcher,
+            "investigator": details["investigator"],
+            "institution": details["institution"],
+        },
+        "project_title": details["project_title"],
+        "purposes": details["purposes"],
+        "commercial": details["commercial"],
+        "datasets": request.datasets,
+        "conditions": conditions,
+        "valid_from": today.isoformat(),
+        "valid_until": until.isoformat(),
+    }
+    return record(
+        tx,
+        "grant.issued",
+        actor.name,
+        {"grant": grant_id, "document": document, "signature": sign_document(key, document)},
+    )
+
+
+def _row(conn: Connection, grant_id: str) -> Any:
+    row = conn.execute(select(GRANT).where(GRANT.c.id == grant_id)).first()
+    if row is None:
+        raise NotFound(f"no grant {grant_id!r}")
+    return row
+
+
+def _view(row: Any) -> dict[str, Any]:
+    return {**row._asdict(), "digest": document_digest(row.document)}
+
+
+def get_grant(engine: Engine, actor: Actor, grant_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = _row(conn, grant_id)
+    if not (actor.has(*READERS) or row.holder == actor.name):
+        raise NotFound(f"no grant {grant_id!r}")
+    return _view(row)
+
+
+def list_grants(engine: Engine, actor: Actor, status: str | None = None) -> list[dict]:
+    with engine.connect() as conn:
+        query = select(GRANT).order_by(GRANT.c.issued_at, GRANT.c.id)
+        if status:
+            query = query.where(GRANT.c.status == status)
+        if not actor.has(*READERS):
+            query = query.where(GRANT.c.holder == actor.name)
+        return [_view(r) for r in conn.execute(query)]
+
+
+def grant_file(engine: Engine, actor: Actor, grant_id: str, vkey: str) -> dict[str, Any]:
+    """The grant as a file its holder can show anyone: document, signature, verifier key."""
+    view = get_grant(engine, actor, grant_id)
+    return {"document": view["document"], "signature": view["signature"], "vkey": vkey}
+
+
+def revoke_grant(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) -> Event:
+    actor.require(STEWARD)
+    reason = RevokeSchema().load(payload)["reason"]
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, grant_id)
+        if row.status != ACTIVE:
+            raise Conflict(f"grant {grant_id!r} is {row.status}; it cannot be revoked")
+        return record(tx, "grant.revoked", actor.name, {"grant": grant_id, "reason": reason})
+
+
+def expire_grants(ledger: Ledger, actor: Actor, today: date | None = None) -> list[Event]:
+    """Expire every active grant whose last day is before ``today`` (the scheduled job)."""
+    today = today or datetime.now(UTC).date()
+    with ledger.transaction() as tx:
+        due = tx.conn.execute(
+            select(GRANT.c.id).where(
+                GRANT.c.status == ACTIVE, GRANT.c.valid_until < today.isoformat()
+            )
+        ).scalars()
+        return [
+            record(tx, "grant.expired", actor.name, {"grant": g, "on": today.isoformat()})
+            for g in list(due)
+        ]
+
+
+def verify_grant_file(
+    grant: dict[str, Any], trusted_vkey: str | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """Check a grant file offline. Raises Invalid naming what is wrong; returns a summary."""
+    try:
+        document, signature = grant["document"], grant["signature"]
+        verifier = Verifier.parse(trusted_vkey or grant["vkey"])
+    except (KeyError, TypeError, NoteError) as exc:
+        raise Invalid("not a grant file", {"file": [f"{exc.__class__.__name__}: {exc}"]}) from exc
+    if not isinstance(document, dict) or document.get("type") != DOCUMENT_TYPE:
+        raise Invalid("not a grant file", {"document": [f"type must be {DOCUMENT_TYPE}"]})
+    if document.get("issuer") != verifier.name:
+        raise Invalid(
+            "issuer mismatch",
+            {"issuer": [f"the grant names {document.get('issuer')!r}, the key {verifier.name!r}"]},
+        )
+    check_signature(b64encode(verifier.public_key), document, signature)
+    today = today or datetime.now(UTC).date()
+    valid_until = document.get("valid_until", "")
+    return {
+        "grant": document.get("id"),
+        "issuer": verifier.name,
+        "holder": document.get("holder"),
+        "valid_from": document.get("valid_from"),
+        "valid_until": valid_until,
+        "expired": valid_until < today.isoformat(),
+        "digest": document_digest(document),
+    }
+
+
+@projects("grant.issued")
+def _issued(conn: Connection, event: Event) -> None:
+    from consortium.access.requests import REQUEST
+
+    b = event.body
+    doc = b["document"]
+    conn.execute(
+        insert(GRANT).values(
+            id=b["grant"],
+            request_id=doc["request"],
+            holder=doc["holder"]["username"],
+            status=ACTIVE,
+            document=doc,
+            signature=b["signature"],
+            valid_until=doc["valid_until"],
+            issued_at=event.time,
+        )
+    )
+    conn.execute(update(REQUEST).where(REQUEST.c.id == doc["request"]).values(grant_id=b["grant"]))
+
+
+def _end(conn: Connection, event: Event, status: str, reason: str) -> None:
+    conn.execute(
+        update(GRANT)
+        .where(GRANT.c.id == event.body["grant"])
+        .values(status=status, ended_at=event.time, end_reason=reason)
+    )
+
+
+@projects("grant.revoked")
+def _revoked(conn: Connection, event: Event) -> None:
+    _end(conn, event, REVOKED, event.body["reason"])
+
+
+@projects("grant.expired")
+def _expired(conn: Connection, event: Event) -> None:
+    _end(conn, event, EXPIRED, f"expired on {event.body['on']}")
