@@ -1,0 +1,297 @@
+"""``consortium request|grant``: access requests, their review, and grants from the console."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from consortium.access import grants, requests
+from consortium.cli.common import (
+    Context,
+    acting,
+    as_option,
+    data_dir_option,
+    main,
+    opened,
+    out,
+    pass_ctx,
+    read_json,
+    recorded,
+    refusals,
+)
+from consortium.events import Event
+
+_STYLE = {"allowed": "green", "refused": "red", "review": "yellow", "obligation": "cyan"}
+
+
+def _findings(findings: dict[str, list[dict[str, str]]]) -> None:
+    """The compatibility check, term by term, per dataset."""
+    for dataset_id, found in findings.items():
+        table = Table(title=dataset_id, show_header=True, header_style="bold")
+        for column in ("term", "verdict", "why"):
+            table.add_column(column)
+        for f in found:
+            style = _STYLE.get(f["verdict"], "")
+            table.add_row(f["term"], f"[{style}]{f['verdict']}[/]" if style else f["verdict"],
+                          f["reason"])  # fmt: skip
+        out.print(table)
+
+
+def _dump(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@main.group("request")
+def request_group() -> None:
+    """Access requests: check, submit, review and decide them."""
+
+
+@request_group.command("check")
+@click.argument("request_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def request_check(ctx: Context, request_file: Path, as_user: str | None) -> None:
+    """Run the compatibility check on a request file without submitting it."""
+    payload = read_json(request_file)
+    with opened(ctx) as node:
+        result = requests.preview(node.engine, acting(node, as_user), payload)
+    _findings(result["findings"])
+    verdict = "compatible" if result["compatible"] else "NOT compatible"
+    out.print(f"The request is {verdict} with the contracts.")
+    if result["second_approval"]:
+        out.print("A director must co-approve it (highly sensitive or genetic data).")
+
+
+@request_group.command("submit")
+@click.argument("request_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def request_submit(ctx: Context, request_file: Path, as_user: str | None) -> None:
+    """Submit an access request from a JSON file (researcher)."""
+    payload = read_json(request_file)
+    with opened(ctx) as node:
+        event = requests.submit_request(node.ledger, acting(node, as_user), payload)
+    _findings(event.body["findings"])
+    review = " for manual review" if event.body["manual_review"] else ""
+    recorded(
+        f"Submitted {event.body['request']}{review}; decision due {event.body['review_due']}",
+        event.index,
+    )
+    click.echo(event.body["request"])
+
+
+@request_group.command("list")
+@click.option("--status", type=click.Choice(requests.STATUSES))
+@as_option
+@data_dir_option
+@pass_ctx
+def request_list(ctx: Context, status: str | None, as_user: str | None) -> None:
+    """The review queue (stewards, directors…), or your own requests (researchers)."""
+    with opened(ctx) as node:
+        found = requests.list_requests(node.engine, acting(node, as_user), status)
+    for r in found:
+        flags = " (manual review)" if r["manual_review"] else ""
+        click.echo(
+            f"{r['id']}  {r['status']}  due {r['review_due']}  {r['researcher']}  "
+            f"{r['project_title']}{flags}"
+        )
+
+
+@request_group.command("show")
+@click.argument("request_id")
+@as_option
+@data_dir_option
+@pass_ctx
+def request_show(ctx: Context, request_id: str, as_user: str | None) -> None:
+    """One request as JSON, with its findings and every decision."""
+    with opened(ctx) as node:
+        _dump(requests.get_request(node.engine, acting(node, as_user), request_id))
+
+
+@request_group.command("resubmit")
+@click.argument("request_id")
+@click.argument("request_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def request_resubmit(
+    ctx: Context, request_id: str, request_file: Path, as_user: str | None
+) -> None:
+    """Resubmit a request that was returned for changes (its researcher)."""
+    payload = read_json(request_file)
+    with opened(ctx) as node:
+        event = requests.resubmit_request(node.ledger, acting(node, as_user), request_id, payload)
+    recorded(f"Resubmitted {request_id}", event.index)
+
+
+def _decide(
+    ctx: Context,
+    as_user: str | None,
+    command: Any,
+    request_id: str,
+    *,
+    signs: bool = False,
+    **body: Any,
+) -> None:
+    """Run a review command; ``signs`` for those that may issue a grant with the node key."""
+    payload = {k: v for k, v in body.items() if v is not None}
+    with opened(ctx) as node:
+        who = acting(node, as_user)
+        if signs:
+            done = command(node.ledger, node.key, who, request_id, payload)
+        else:
+            done = command(node.ledger, who, request_id, payload)
+    events: list[Event] = done if isinstance(done, list) else [done]
+    for event in events:
+        recorded(
+            f"{event.kind} {event.body.get('request') or event.body.get('grant')}", event.index
+        )
+
+
+@request_group.command("withdraw")
+@click.argument("request_id")
+@click.option("--reason")
+@as_option
+@data_dir_option
+@pass_ctx
+def request_withdraw(
+    ctx: Context, request_id: str, reason: str | None, as_user: str | None
+) -> None:
+    """Withdraw your open request (researcher)."""
+    _decide(ctx, as_user, requests.withdraw_request, request_id, reason=reason)
+
+
+@request_group.command("return")
+@click.argument("request_id")
+@click.option("--reason", required=True, help="What the researcher should change.")
+@as_option
+@data_dir_option
+@pass_ctx
+def request_return(ctx: Context, request_id: str, reason: str, as_user: str | None) -> None:
+    """Send a request back for changes (steward)."""
+    _decide(ctx, as_user, requests.return_request, request_id, reason=reason)
+
+
+@request_group.command("deny")
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def request_deny(ctx: Context, request_id: str, reason: str, as_user: str | None) -> None:
+    """Deny a request (steward; director at the second approval)."""
+    _decide(ctx, as_user, requests.deny_request, request_id, reason=reason)
+
+
+@request_group.command("approve")
+@click.argument("request_id")
+@click.option("--reason", help="Required when the request failed the compatibility check.")
+@as_option
+@data_dir_option
+@pass_ctx
+def request_approve(ctx: Context, request_id: str, reason: str | None, as_user: str | None) -> None:
+    """Approve a request (steward); issues the grant unless a director must co-approve."""
+    _decide(ctx, as_user, requests.approve_request, request_id, signs=True, reason=reason)
+
+
+@request_group.command("co-approve")
+@click.argument("request_id")
+@click.option("--reason")
+@as_option
+@data_dir_option
+@pass_ctx
+def request_co_approve(
+    ctx: Context, request_id: str, reason: str | None, as_user: str | None
+) -> None:
+    """The second approval (director); issues the grant."""
+    _decide(ctx, as_user, requests.co_approve_request, request_id, signs=True, reason=reason)
+
+
+# --- grants -------------------------------------------------------------------------------------
+
+
+@main.group("grant")
+def grant_group() -> None:
+    """Grants: list, export, verify offline, revoke."""
+
+
+@grant_group.command("list")
+@click.option("--status", type=click.Choice(grants.STATUSES))
+@as_option
+@data_dir_option
+@pass_ctx
+def grant_list(ctx: Context, status: str | None, as_user: str | None) -> None:
+    """Grants (all for stewards, directors, admins, auditors; your own otherwise)."""
+    with opened(ctx) as node:
+        for g in grants.list_grants(node.engine, acting(node, as_user), status):
+            click.echo(
+                f"{g['id']}  {g['status']}  until {g['valid_until']}  {g['holder']}  "
+                f"{g['document']['project_title']}"
+            )
+
+
+@grant_group.command("export")
+@click.argument("grant_id")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def grant_export(ctx: Context, grant_id: str, output: Path | None, as_user: str | None) -> None:
+    """The signed grant as a file anyone can verify with `consortium grant verify`."""
+    with opened(ctx) as node:
+        file = grants.grant_file(node.engine, acting(node, as_user), grant_id, node.vkey)
+    text = json.dumps(file, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=".grant-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, output)
+    out.print(f"Wrote {output}.")
+
+
+@grant_group.command("verify")
+@click.argument("grant_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--vkey", help="The issuing node's vkey you trust (else: the one in the file).")
+def grant_verify(grant_file: Path, vkey: str | None) -> None:
+    """Check a grant file offline: the issuer's signature and the validity dates."""
+    with refusals():
+        summary = grants.verify_grant_file(read_json(grant_file), trusted_vkey=vkey)
+    state = "EXPIRED" if summary["expired"] else "valid"
+    out.print(
+        f"[green]OK[/] grant {summary['grant']} signed by {summary['issuer']}; {state}, "
+        f"{summary['valid_from']} to {summary['valid_until']}; holder "
+        f"{summary['holder']['investigator']} ({summary['holder']['institution']})"
+    )
+    if vkey is None:
+        out.print("Note: trusted the key in the file; pass --vkey to pin the issuer's key.")
+    out.print(
+        "Revocation cannot be checked offline: ask the issuing node "
+        f"(GET /api/v1/grants/{summary['grant']}) or read its ledger."
+    )
+    if summary["expired"]:
+        raise click.ClickException(f"grant {summary['grant']} expired on {summary['valid_until']}")
+
+
+@grant_group.command("revoke")
+@click.argument("grant_id")
+@click.option("--reason", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def grant_revoke(ctx: Context, grant_id: str, reason: str, as_user: str | None) -> None:
+    """Revoke an active grant (steward)."""
+    with opened(ctx) as node:
+        event = grants.revoke_grant(
+            node.ledger, acting(node, as_user), grant_id, {"reason": reason}
+        )
+    recorded(f"Revoked {grant_id}", event.index)

@@ -1,0 +1,67 @@
+"""Access requests and grants from the console, through to `consortium grant verify`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import scenario
+from click.testing import CliRunner
+
+from consortium.cli import main
+from consortium.registry import datasets
+
+
+def run(data_dir: Path | None, *args: str, ok: bool = True):
+    prefix = ["--data-dir", str(data_dir)] if data_dir else []
+    result = CliRunner().invoke(main, [*prefix, *args])
+    assert (result.exit_code == 0) is ok, result.output
+    if not ok:
+        assert "Traceback" not in result.output and result.output.startswith("Error: ")
+    return result
+
+
+def test_request_to_verified_grant(tmp_path: Path) -> None:
+    hospital, institute = scenario.pair(tmp_path)
+    sam = scenario.actor(hospital, "sam")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    scenario.active(hospital, institute, ds)
+    other_vkey = institute.vkey
+    hospital.close()
+    institute.close()
+    home = tmp_path / "hospital"
+
+    ask = tmp_path / "request.json"
+    ask.write_text(json.dumps(scenario.access_request(ds, commercial=True)))
+    checked = run(home, "request", "check", str(ask), "--as", "rita").output
+    ncu = next(line for line in checked.splitlines() if "│ NCU" in line)
+    assert "refused" in ncu and "commercial request" in ncu  # the table wraps long reasons
+    assert "NOT compatible" in checked
+    ask.write_text(json.dumps(scenario.access_request(ds)))
+    submitted = run(home, "request", "submit", str(ask), "--as", "rita").output
+    rid = submitted.strip().splitlines()[-1]
+    assert rid.startswith("req-") and "decision due" in submitted
+    assert rid in run(home, "request", "list", "--as", "sam").output
+    assert run(home, "request", "list", "--as", "sue").output  # stewards see the queue
+
+    denied = run(home, "request", "approve", rid, "--as", "rita", ok=False).output
+    assert "needs the role 'steward'" in denied
+    approved = run(home, "request", "approve", rid, "--as", "sam").output
+    assert "grant.issued" in approved
+    again = run(home, "request", "approve", rid, "--as", "sam", ok=False).output
+    assert "is approved; it cannot be approved" in again
+
+    grant_id = json.loads(run(home, "request", "show", rid, "--as", "rita").output)["grant_id"]
+    file = tmp_path / "grant.json"
+    run(home, "grant", "export", grant_id, "--output", str(file), "--as", "rita")
+    verified = run(None, "grant", "verify", str(file)).output
+    assert f"OK grant {grant_id}" in verified and "valid" in verified
+    wrong = run(None, "grant", "verify", str(file), "--vkey", other_vkey, ok=False).output
+    assert "issuer mismatch" in wrong
+    forged = json.loads(file.read_text())
+    forged["document"]["valid_until"] = "2099-12-31"
+    file.write_text(json.dumps(forged))
+    assert "does not verify" in run(None, "grant", "verify", str(file), ok=False).output
+
+    run(home, "grant", "revoke", grant_id, "--reason", "study stopped", "--as", "sam")
+    assert "revoked" in run(home, "grant", "list", "--as", "rita").output
