@@ -7,6 +7,10 @@ connection, so both commit together or not at all. Projections are a cache of th
 `consortium.projections.rebuild` drops them and folds every entry again, and must arrive at
 exactly the same state. A projector therefore reads nothing but the event and the
 projections (never the clock, never node-local tables other than sealed documents).
+
+A kind may have several projectors: the domain module's own, then others that react to it
+(notifications). They run in registration order, which is import order: a module that reads
+another's projections imports it, so that module's projectors are registered, and run, first.
 """
 
 from __future__ import annotations
@@ -34,18 +38,28 @@ class Event:
 
 Projector = Callable[[Connection, Event], None]
 
-_PROJECTORS: dict[str, Projector] = {}
+_PROJECTORS: dict[str, list[Projector]] = {}
 # Projection tables in creation order; rebuild clears them in reverse.
 PROJECTION_TABLES: list[Table] = []
 
 
+def _name(fn: Projector) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
 def projects(kind: str) -> Callable[[Projector], Projector]:
-    """Register the function that folds entries of ``kind`` into the projections."""
+    """Register a function that folds entries of ``kind`` into the projections.
+
+    The same function registered twice for a kind (a module reloaded, or a projector
+    copy-pasted within its module and left with its old name) would fold each entry twice or
+    hide the first one, so a second registration under the same qualified name is refused.
+    """
 
     def register(fn: Projector) -> Projector:
-        if kind in _PROJECTORS:
-            raise RuntimeError(f"two projectors for {kind!r}")
-        _PROJECTORS[kind] = fn
+        registered = _PROJECTORS.setdefault(kind, [])
+        if any(_name(other) == _name(fn) for other in registered):
+            raise RuntimeError(f"{_name(fn)} is registered twice as a projector of {kind!r}")
+        registered.append(fn)
         return fn
 
     return register
@@ -58,8 +72,7 @@ def projection_table(table: Table) -> Table:
 
 
 def apply(conn: Connection, event: Event) -> None:
-    projector = _PROJECTORS.get(event.kind)
-    if projector is not None:
+    for projector in _PROJECTORS.get(event.kind, ()):
         projector(conn, event)
 
 

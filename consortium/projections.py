@@ -12,11 +12,16 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
+import consortium.access.consent
 import consortium.access.grants
+import consortium.access.incidents
+import consortium.access.obligations
+import consortium.access.outputs
 import consortium.access.requests
 import consortium.auth.people
 import consortium.contracts.benefit_rules
 import consortium.contracts.lifecycle
+import consortium.notifications
 import consortium.registry.datasets
 import consortium.registry.members
 import consortium.registry.settings  # noqa: F401  (each registers its projectors)

@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from consortium.access import grants, requests
+from consortium import notifications
+from consortium.access import consent, grants, incidents, outputs, requests
 from consortium.auth.people import add_person, change_roles, deactivate_person
 from consortium.auth.roles import NODE, OPERATOR, Actor
 from consortium.contracts import benefit_rules as rules
@@ -249,9 +250,20 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
     requests.return_request(ledger, sam, asked, {"reason": "add the ethics approval letter"})
     requests.resubmit_request(ledger, rita, asked, access_request(open_ds))
     grant = requests.approve_request(ledger, hospital.key, sam, asked, {})[-1].body["grant"]
+    publication = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/j.1"}
+    outputs.report_output(ledger, rita, grant, publication)
+    incident = incidents.report_incident(
+        ledger, sam, {"severity": "high", "kind": "misuse", "description": "Shared by e-mail.",
+                      "grants": [grant]},
+    ).body["incident"]  # fmt: skip
+    incidents.suspend_grants(ledger, sam, incident)
+    incidents.close_incident(ledger, sam, incident, {"resolution": "Copies deleted; trained."})
     grants.revoke_grant(ledger, sam, grant, {"reason": "the study moved elsewhere"})
+    grants.attest_deletion(ledger, rita, grant, {"statement": "All copies deleted."})
     dropped = requests.submit_request(ledger, rita, access_request(open_ds)).body["request"]
+    notifications.review_deadlines(ledger, NODE, today=date(2099, 1, 5))  # overdue: escalated
     requests.withdraw_request(ledger, rita, dropped, {"reason": "duplicate"})
+    consent.withdraw_consent(ledger, sam, withdrawn, {"reason": "participants withdrew"})
 
     change_roles(ledger, ada, "sue", {"roles": ["researcher"]})
     deactivate_person(ledger, ada, "lee", {"reason": "left the alliance office"})

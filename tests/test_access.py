@@ -362,3 +362,170 @@ def test_access_state_rebuilds_from_the_ledger(world: tuple[Node, Node, str, str
     assert live["access_request"] and live["access_grant"] and live["access_decision"]
     rebuild(hospital.ledger)
     assert snapshot(hospital.engine) == live
+
+
+# --- consent, outputs, incidents, transparency --------------------------------------------------
+
+
+def _granted(hospital: Node, ds: str, researcher: str = "rita") -> str:
+    rid = requests.submit_request(
+        hospital.ledger, scenario.actor(hospital, researcher), ask(ds)
+    ).body["request"]
+    sam = scenario.actor(hospital, "sam")
+    return requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})[1].body["grant"]
+
+
+def test_consent_withdrawal_stops_new_grants(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access.consent import withdraw_consent
+
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    grant = _granted(hospital, ds)
+    pending = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    event = withdraw_consent(hospital.ledger, sam, ds, {"reason": "cohort withdrew consent"})
+    assert event.body["grants_flagged"] == [grant]
+    assert "consent withdrawn" in grants.get_grant(hospital.engine, sam, grant)["review_reason"]
+    refused(hospital, lambda: requests.submit_request(hospital.ledger, rita, ask(ds)), Invalid)
+    refused(
+        hospital,
+        lambda: requests.approve_request(hospital.ledger, hospital.key, sam, pending, {}),
+        Conflict,
+    )  # an open request cannot become a grant any more
+    refused(hospital, lambda: withdraw_consent(hospital.ledger, sam, ds, {"reason": "x"}), Conflict)
+    assert datasets.get_dataset(hospital.engine, sam, ds)["consent_withdrawn_at"]
+
+
+def test_outputs_and_deletion(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access import outputs
+
+    rita, ravi = scenario.actor(hospital, "rita"), scenario.actor(hospital, "ravi")
+    sam = scenario.actor(hospital, "sam")
+    grant = _granted(hospital, ds)
+    publication = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/j.1"}
+    refused(
+        hospital,
+        lambda: outputs.report_output(hospital.ledger, ravi, grant, publication),
+        Forbidden,
+    )
+    bad = {"kind": "publication", "title": "No identifier"}
+    refused(hospital, lambda: outputs.report_output(hospital.ledger, rita, grant, bad), Exception)
+    outputs.report_output(hospital.ledger, rita, grant, publication)
+    # A derived dataset is registered by a steward with provenance, then reported.
+    derived = datasets.register_dataset(
+        hospital.ledger,
+        sam,
+        scenario.metadata(
+            title="HbA1c trajectories", derived_from=[{"dataset": ds, "weight": "1"}]
+        ),
+    ).body["dataset"]
+    unrelated = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    derive = lambda d: outputs.report_output(  # noqa: E731
+        hospital.ledger,
+        rita,
+        grant,
+        {"kind": "derived_dataset", "title": "Trajectories", "derived_dataset": d},
+    )
+    refused(hospital, lambda: derive(unrelated), Invalid)
+    derive(derived)
+    assert [o["kind"] for o in outputs.list_outputs(hospital.engine, sam, grant)] == [
+        "publication",
+        "derived_dataset",
+    ]
+    # After the grant ends, data may no longer be derived under it, but papers still count.
+    grants.revoke_grant(hospital.ledger, sam, grant, {"reason": "study over"})
+    refused(hospital, lambda: derive(derived), Conflict)
+    outputs.report_output(hospital.ledger, rita, grant, {**publication, "doi": "10.1000/j.2"})
+    grants.attest_deletion(hospital.ledger, rita, grant, {"statement": "All copies deleted."})
+    again = lambda: grants.attest_deletion(  # noqa: E731
+        hospital.ledger, rita, grant, {"statement": "again"}
+    )
+    refused(hospital, again, Conflict)
+    assert grants.get_grant(hospital.engine, rita, grant)["deletion_attested_at"]
+
+
+def test_incidents_suspend_and_reinstate(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access import incidents
+
+    sam = scenario.actor(hospital, "sam")
+    first, second = _granted(hospital, ds), _granted(hospital, ds, "ravi")
+    report = {"severity": "critical", "kind": "breach", "description": "Laptop stolen."}
+    refused(
+        hospital,
+        lambda: incidents.report_incident(hospital.ledger, sam, {**report, "grants": ["gr-x"]}),
+        Invalid,
+    )
+    incident = incidents.report_incident(hospital.ledger, sam, {**report, "datasets": [ds]}).body[
+        "incident"
+    ]
+    event = incidents.suspend_grants(hospital.ledger, sam, incident)
+    assert event.body["grants"] == sorted([first, second])
+    assert grants.get_grant(hospital.engine, sam, first)["status"] == "suspended"
+    refused(hospital, lambda: incidents.suspend_grants(hospital.ledger, sam, incident), Conflict)
+    grants.revoke_grant(hospital.ledger, sam, second, {"reason": "the leak was from here"})
+    incidents.close_incident(
+        hospital.ledger, sam, incident, {"resolution": "Encrypted disk; no data lost.",
+                                         "reinstate": True}
+    )  # fmt: skip
+    assert grants.get_grant(hospital.engine, sam, first)["status"] == "active"
+    assert grants.get_grant(hospital.engine, sam, second)["status"] == "revoked"
+    close = lambda: incidents.close_incident(  # noqa: E731
+        hospital.ledger, sam, incident, {"resolution": "again"}
+    )
+    refused(hospital, close, Conflict)
+
+
+def test_transparency_and_statistics(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access import outputs, transparency
+
+    rita = scenario.actor(hospital, "rita")
+    grant = _granted(hospital, ds)
+    outputs.report_output(
+        hospital.ledger, rita, grant,
+        {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/j.1"},
+    )  # fmt: skip
+    seen = transparency.dataset_transparency(hospital.engine, None, ds)  # public metadata
+    assert seen["grants"][0]["institution"] == "Northern Genomics Institute"
+    assert seen["grants"][0]["purposes"] == ["HMB"]
+    assert seen["outputs"][0]["doi"] == "10.1000/j.1"
+    summary = transparency.public_summary(hospital.engine)
+    assert summary["grants_by_purpose"] == {"HMB": 1}
+    assert summary["outputs_by_kind"] == {"publication": 1}
+    assert "rita" not in str(summary)  # no people in the public summary
+    stats = transparency.approval_times(hospital.engine)
+    assert stats["decided"] == 1 and stats["median_hours"] is not None
+    assert stats["by_requesting_institution"]["Northern Genomics Institute"]["decided"] == 1
+    # A restricted dataset's usage is not public.
+    sam = scenario.actor(hospital, "sam")
+    hidden = datasets.register_dataset(
+        hospital.ledger, sam, scenario.metadata(sensitivity="restricted")
+    ).body["dataset"]
+    with pytest.raises(NotFound):
+        transparency.dataset_transparency(hospital.engine, None, hidden)
+
+
+def test_obligation_reminders_come_once(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access import obligations, outputs
+
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    quiet, reminded = _granted(hospital, ds), _granted(hospital, ds)
+    outputs.report_output(
+        hospital.ledger, rita, quiet,
+        {"kind": "preprint", "title": "Early results", "url": "https://example.org/p/1"},
+    )  # fmt: skip
+    issued = date.fromisoformat(
+        grants.get_grant(hospital.engine, sam, reminded)["document"]["valid_from"]
+    )
+    due = compatibility.add_months(issued, 12)  # the PUB contract; 12 months by default
+    assert obligations.remind_obligations(hospital.ledger, NODE, due - timedelta(days=1)) == []
+    [event] = obligations.remind_obligations(hospital.ledger, NODE, due)
+    assert (event.kind, event.body["grant"]) == ("grant.publication_reminder", reminded)
+    assert obligations.remind_obligations(hospital.ledger, NODE, due) == []
+    # The contract requires deletion: once the grant ends, its holder is reminded to attest.
+    grants.revoke_grant(hospital.ledger, sam, quiet, {"reason": "study closed"})
+    [event] = obligations.remind_obligations(hospital.ledger, NODE, due)
+    assert (event.kind, event.body["grant"]) == ("grant.deletion_reminder", quiet)
+    assert obligations.remind_obligations(hospital.ledger, NODE, due) == []

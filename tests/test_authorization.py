@@ -22,8 +22,11 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
+from consortium import notifications
+from consortium.access import incidents as access_incidents
 from consortium.access import requests as access_requests
 from consortium.api import create_app
+from consortium.attestations import record_attestation
 from consortium.auth.people import (
     CREDENTIAL,
     add_person,
@@ -39,6 +42,7 @@ from consortium.contracts.signing import sign_document
 from consortium.crypto.canonical import parse
 from consortium.crypto.keys import NodeKey
 from consortium.crypto.note import vkey
+from consortium.events import event_from_entry
 from consortium.node import Node, init_node
 from consortium.projections import snapshot
 from consortium.registry import datasets, members, settings
@@ -56,6 +60,8 @@ Route = tuple[str, str]  # (method, Werkzeug rule as the app registers it)
 MATRIX: dict[Route, frozenset[str] | None] = {
     ("POST", f"{API}/auth/login"): OPEN,
     ("PUT", f"{API}/me/password"): EVERYONE,
+    ("PUT", f"{API}/me/email"): EVERYONE,
+    ("POST", f"{API}/inbox/<key>/read"): EVERYONE,
     ("POST", f"{API}/people"): frozenset({ADMIN}),
     ("PUT", f"{API}/people/<username>/roles"): frozenset({ADMIN}),
     ("POST", f"{API}/people/<username>/deactivate"): frozenset({ADMIN}),
@@ -88,6 +94,12 @@ MATRIX: dict[Route, frozenset[str] | None] = {
     ("POST", f"{API}/access-requests/<request_id>/approve"): frozenset({STEWARD}),
     ("POST", f"{API}/access-requests/<request_id>/co-approve"): frozenset({DIRECTOR}),
     ("POST", f"{API}/grants/<grant_id>/revoke"): frozenset({STEWARD}),
+    ("POST", f"{API}/grants/<grant_id>/outputs"): frozenset({RESEARCHER}),
+    ("POST", f"{API}/grants/<grant_id>/deletion"): frozenset({RESEARCHER}),
+    ("POST", f"{API}/datasets/<dataset_id>/consent-withdrawal"): frozenset({STEWARD}),
+    ("POST", f"{API}/incidents"): frozenset({STEWARD, ADMIN}),
+    ("POST", f"{API}/incidents/<incident_id>/suspend-grants"): frozenset({STEWARD}),
+    ("POST", f"{API}/incidents/<incident_id>/close"): frozenset({STEWARD, ADMIN}),
 }
 GUARDED: list[Route] = [route for route, allowed in MATRIX.items() if allowed is not OPEN]
 
@@ -268,6 +280,16 @@ def _password(w: World, username: str) -> Call:
     return Call(f"{API}/me/password", body, 204, entries=0)  # credentials are node-local
 
 
+def _notification(w: World, username: str) -> Call:
+    """A notification for ``username`` as a projector adds one. No entry kind notifies every
+    role, so it hangs on an attestation, which notifies no one by itself."""
+    done = record_attestation(w.node.ledger, OPERATOR, {"statement": w.unique("Checked ")})
+    event = event_from_entry(done.index, done.data)
+    with w.node.engine.begin() as conn:
+        notifications.notify(conn, event, [username], "Checked", "Attested.", f"{API}/ledger")
+    return Call(f"{API}/inbox/{event.index}:{username}/read", None, 200, entries=0)
+
+
 def _new_person(w: World) -> str:
     username = w.unique("pat")
     add_person(
@@ -375,6 +397,17 @@ def _grant(w: World) -> str:
     return events[-1].body["grant"]
 
 
+def _incident(w: World) -> str:
+    body = {"severity": "high", "kind": "misuse", "description": "Data seen on a laptop."}
+    event = access_incidents.report_incident(
+        w.node.ledger, OPERATOR, {**body, "grants": [_grant(w)]}
+    )
+    return event.body["incident"]
+
+
+_PUBLICATION = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/xyz123"}
+_INCIDENT = {"severity": "high", "kind": "breach", "description": "A laptop was stolen."}
+
 Builder = Callable[[World, str], Call]
 _PROFILE = {"profile": {"sha256": "0" * 64, "records": 1200, "bytes": 480_000}}
 _P, _D, _A = lifecycle.PROPOSED, lifecycle.DRAFT, lifecycle.ACTIVE
@@ -382,6 +415,10 @@ _P, _D, _A = lifecycle.PROPOSED, lifecycle.DRAFT, lifecycle.ACTIVE
 # The precondition and a valid request for each route, given the acting username.
 BUILDERS: dict[Route, Builder] = {
     ("PUT", f"{API}/me/password"): _password,
+    ("PUT", f"{API}/me/email"): lambda w, username: Call(
+        f"{API}/me/email", {"email": f"{username}@st-example.example"}, 200, entries=0
+    ),  # node-local
+    ("POST", f"{API}/inbox/<key>/read"): _notification,
     ("POST", f"{API}/people"): lambda w, _: Call(
         f"{API}/people",
         {"username": w.unique("alex"), "display_name": "Alex", "roles": ["researcher"]},
@@ -465,6 +502,22 @@ BUILDERS: dict[Route, Builder] = {
     ),
     ("POST", f"{API}/grants/<grant_id>/revoke"): lambda w, _: Call(
         f"{API}/grants/{_grant(w)}/revoke", {"reason": "Misuse reported."}, 200
+    ),
+    ("POST", f"{API}/grants/<grant_id>/outputs"): lambda w, _: Call(
+        f"{API}/grants/{_grant(w)}/outputs", _PUBLICATION, 201
+    ),
+    ("POST", f"{API}/grants/<grant_id>/deletion"): lambda w, _: Call(
+        f"{API}/grants/{_grant(w)}/deletion", {"statement": "All copies deleted."}, 201
+    ),
+    ("POST", f"{API}/datasets/<dataset_id>/consent-withdrawal"): lambda w, _: _ds(
+        w, "consent-withdrawal", {"reason": "Participants withdrew consent."}, 201
+    ),
+    ("POST", f"{API}/incidents"): lambda w, _: Call(f"{API}/incidents", _INCIDENT, 201),
+    ("POST", f"{API}/incidents/<incident_id>/suspend-grants"): lambda w, _: Call(
+        f"{API}/incidents/{_incident(w)}/suspend-grants", None, 200
+    ),
+    ("POST", f"{API}/incidents/<incident_id>/close"): lambda w, _: Call(
+        f"{API}/incidents/{_incident(w)}/close", {"resolution": "Contained; no data lost."}, 200
     ),
 }
 

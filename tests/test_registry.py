@@ -157,6 +157,7 @@ def test_settings_are_ledger_entries(hospital: Node) -> None:
         assert settings.current_settings(conn) == {
             "director_approval_required": False,
             "review_deadline_days": 3,
+            "publication_reminder_months": 12,
         }
     event = settings.change_settings(hospital.ledger, ada, {"director_approval_required": True})
     assert event.kind == "settings.changed"

@@ -22,7 +22,7 @@ from consortium.contracts.lifecycle import CONTRACT
 from consortium.contracts.signing import check_signature, document_digest, sign_document
 from consortium.crypto.keys import NodeKey, b64encode
 from consortium.crypto.note import NoteError, Verifier
-from consortium.errors import Conflict, Invalid, NotFound
+from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger, LedgerTransaction
 from consortium.registry.members import self_member
@@ -30,9 +30,10 @@ from consortium.text import Text
 
 DOCUMENT_TYPE = "consortium.grant/v1"
 ACTIVE = "active"
+SUSPENDED = "suspended"
 REVOKED = "revoked"
 EXPIRED = "expired"
-STATUSES = (ACTIVE, REVOKED, EXPIRED)
+STATUSES = (ACTIVE, SUSPENDED, REVOKED, EXPIRED)
 READERS = frozenset({STEWARD, DIRECTOR, ADMIN, AUDITOR})
 
 
@@ -49,6 +50,10 @@ class Grant(SQLModel, table=True):
     issued_at: str = Field(sa_column=Column(String(32), nullable=False))
     ended_at: str | None = Field(sa_column=Column(String(32), nullable=True))
     end_reason: str | None = Field(sa_column=Column(String(2000), nullable=True))
+    review_reason: str | None = Field(sa_column=Column(String(2000), nullable=True))
+    deletion_attested_at: str | None = Field(sa_column=Column(String(32), nullable=True))
+    publication_reminded_at: str | None = Field(sa_column=Column(String(32), nullable=True))
+    deletion_reminded_at: str | None = Field(sa_column=Column(String(32), nullable=True))
 
 
 GRANT = projection_table(Grant.__table__)
@@ -58,8 +63,24 @@ class RevokeSchema(Schema):
     reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
+class DeletionSchema(Schema):
+    statement = Text(
+        required=True,
+        validate=validate.Length(min=1, max=4000),
+        metadata={"example": "All copies, including backups, were deleted on 2027-01-10."},
+    )
+
+
 def issue_grant(tx: LedgerTransaction, key: NodeKey, actor: Actor, request: Any) -> Event:
     """Write and sign the grant for an approved request, in the approval's transaction."""
+    from consortium.registry.datasets import DATASET
+
+    for d in request.datasets:
+        withdrawn = tx.conn.execute(
+            select(DATASET.c.consent_withdrawn_at).where(DATASET.c.id == d["id"])
+        ).scalar()
+        if withdrawn is not None:
+            raise Conflict(f"consent for {d['id']!r} was withdrawn on {withdrawn[:10]}: no grant")
     today = datetime.now(UTC).date()
     details = request.details
     ends = [
@@ -148,9 +169,27 @@ def revoke_grant(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) -> 
     reason = RevokeSchema().load(payload)["reason"]
     with ledger.transaction() as tx:
         row = _row(tx.conn, grant_id)
-        if row.status != ACTIVE:
+        if row.status not in (ACTIVE, SUSPENDED):
             raise Conflict(f"grant {grant_id!r} is {row.status}; it cannot be revoked")
         return record(tx, "grant.revoked", actor.name, {"grant": grant_id, "reason": reason})
+
+
+def grants_of_dataset(conn: Connection, dataset_id: str, statuses: tuple[str, ...]) -> list[Any]:
+    """Grants in ``statuses`` whose document covers ``dataset_id``."""
+    rows = conn.execute(select(GRANT).where(GRANT.c.status.in_(statuses))).all()
+    return [r for r in rows if any(d["id"] == dataset_id for d in r.document["datasets"])]
+
+
+def attest_deletion(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) -> Event:
+    """The holder's signed statement that every copy was deleted, as the contract requires."""
+    data = DeletionSchema().load(payload)
+    with ledger.transaction() as tx:
+        row = _row(tx.conn, grant_id)
+        if row.holder != actor.name:
+            raise Forbidden("only the grant's holder attests the deletion of its copies")
+        if row.deletion_attested_at is not None:
+            raise Conflict(f"deletion was attested for {grant_id!r} already")
+        return record(tx, "grant.deletion_attested", actor.name, {"grant": grant_id, **data})
 
 
 def expire_grants(ledger: Ledger, actor: Actor, today: date | None = None) -> list[Event]:
@@ -159,7 +198,7 @@ def expire_grants(ledger: Ledger, actor: Actor, today: date | None = None) -> li
     with ledger.transaction() as tx:
         due = tx.conn.execute(
             select(GRANT.c.id).where(
-                GRANT.c.status == ACTIVE, GRANT.c.valid_until < today.isoformat()
+                GRANT.c.status.in_((ACTIVE, SUSPENDED)), GRANT.c.valid_until < today.isoformat()
             )
         ).scalars()
         return [
@@ -235,3 +274,12 @@ def _revoked(conn: Connection, event: Event) -> None:
 @projects("grant.expired")
 def _expired(conn: Connection, event: Event) -> None:
     _end(conn, event, EXPIRED, f"expired on {event.body['on']}")
+
+
+@projects("grant.deletion_attested")
+def _deletion_attested(conn: Connection, event: Event) -> None:
+    conn.execute(
+        update(GRANT)
+        .where(GRANT.c.id == event.body["grant"])
+        .values(deletion_attested_at=event.time)
+    )

@@ -263,6 +263,15 @@ def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]
                     "dataset", compatibility.REFUSED, "the dataset has been withdrawn"
                 ),
             )
+        if row.consent_withdrawn_at is not None:
+            found.insert(
+                0,
+                compatibility.Finding(
+                    "consent",
+                    compatibility.REFUSED,
+                    f"consent was withdrawn on {row.consent_withdrawn_at[:10]}: no new grants",
+                ),
+            )
         manual_ok = manual_ok and contract.document["manual_review_of_incompatible_requests"]
         second = second or meta["sensitivity"] == "highly-sensitive" or meta["genetic_data"]
         chosen.append(
@@ -277,6 +286,11 @@ def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]
     if errors:
         raise Invalid("these datasets cannot be requested", errors)
     ok = all(f["verdict"] != compatibility.REFUSED for fs in findings.values() for f in fs)
+    blocked = [ds for ds, fs in findings.items() if any(f["term"] == "consent" for f in fs)]
+    if blocked:
+        raise Invalid(
+            "consent was withdrawn", {"datasets": [f"{ds}: no new grants" for ds in blocked]}
+        )
     if not ok and not manual_ok:
         raise Invalid(
             "the request is not compatible with the contract, which allows no manual review",

@@ -13,6 +13,7 @@ from consortium.api import (
     attestations,
     contracts,
     datasets,
+    inbox,
     ledger,
     node_info,
     people,
@@ -43,7 +44,7 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
     )
-    for module in (node_info, ledger, attestations, people, datasets, contracts, access):
+    for module in (node_info, ledger, attestations, people, datasets, contracts, access, inbox):
         api.register_blueprint(module.blp)
 
     @app.before_request

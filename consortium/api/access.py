@@ -8,9 +8,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from consortium.access import grants, requests
-from consortium.api.context import BEARER, actor, body, node, require_actor
-from consortium.auth.roles import DIRECTOR, RESEARCHER, ROLES, STEWARD
+from consortium.access import consent, grants, incidents, outputs, requests, transparency
+from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
+from consortium.auth.roles import ADMIN, DIRECTOR, RESEARCHER, ROLES, STEWARD
 from consortium.events import Event
 from consortium.text import Text
 
@@ -248,3 +248,178 @@ class Revoke(MethodView):
         """Revoke an active grant, with the reason (steward)."""
         event = grants.revoke_grant(node().ledger, actor(), grant_id, body())
         return {**grants.get_grant(node().engine, actor(), grant_id), "entry": event.index}
+
+
+# --- consent, outputs, incidents, transparency ------------------------------------------------
+
+
+class OutputView(Schema):
+    entry = fields.Integer()
+    id = fields.String()
+    grant = fields.String()
+    kind = fields.String(metadata={"description": ", ".join(outputs.KINDS)})
+    title = fields.String()
+    doi = fields.String()
+    url = fields.String()
+    date = fields.String()
+    derived_dataset = fields.String()
+    datasets = fields.List(fields.String())
+    reported_by = fields.String()
+    reported_at = fields.String()
+
+
+class IncidentView(Schema):
+    entry = fields.Integer()
+    id = fields.String()
+    status = fields.String()
+    severity = fields.String()
+    kind = fields.String()
+    description = fields.String()
+    datasets = fields.List(fields.String())
+    grants = fields.List(fields.String())
+    suspended = fields.List(fields.String())
+    reported_by = fields.String()
+    reported_at = fields.String()
+    closed_at = fields.String(allow_none=True)
+    resolution = fields.String(allow_none=True)
+
+
+class TransparencyView(Schema):
+    dataset = fields.String()
+    grants = fields.List(fields.Dict())
+    outputs = fields.List(fields.Dict())
+
+
+class SummaryView(Schema):
+    institution = fields.String()
+    members = fields.List(fields.String())
+    datasets_by_tier = fields.Dict()
+    grants_by_status = fields.Dict()
+    grants_by_purpose = fields.Dict()
+    outputs_by_kind = fields.Dict()
+
+
+class ApprovalTimesView(Schema):
+    institution = fields.String()
+    decided = fields.Integer()
+    median_hours = fields.Float(allow_none=True)
+    p90_hours = fields.Float(allow_none=True)
+    open = fields.Integer()
+    overdue = fields.Integer()
+    by_requesting_institution = fields.Dict()
+
+
+@blp.route("/datasets/<dataset_id>/consent-withdrawal")
+class ConsentWithdrawal(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD)
+    @blp.arguments(consent.ConsentWithdrawalSchema)
+    @blp.response(201, GrantView(many=True))
+    def post(self, _: dict[str, Any], dataset_id: str) -> list[dict[str, Any]]:
+        """Record that consent was withdrawn (steward): no new grants; the active grants of
+        the dataset (returned) are flagged for review."""
+        event = consent.withdraw_consent(node().ledger, actor(), dataset_id, body())
+        return [
+            {**grants.get_grant(node().engine, actor(), g), "entry": event.index}
+            for g in event.body["grants_flagged"]
+        ]
+
+
+@blp.route("/grants/<grant_id>/outputs")
+class GrantOutputs(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(*ANYONE_SIGNED_IN)
+    @blp.response(200, OutputView(many=True))
+    def get(self, grant_id: str) -> list[dict[str, Any]]:
+        return outputs.list_outputs(node().engine, actor(), grant_id)
+
+    @blp.doc(**SECURED)
+    @require_actor(RESEARCHER)
+    @blp.arguments(outputs.OutputSchema)
+    @blp.response(201, OutputView)
+    def post(self, _: dict[str, Any], grant_id: str) -> dict[str, Any]:
+        """Report what came of the grant (its holder): a publication, preprint, derived
+        dataset, software or citation."""
+        event = outputs.report_output(node().ledger, actor(), grant_id, body())
+        found = outputs.list_outputs(node().engine, actor(), grant_id)
+        return {**next(o for o in found if o["id"] == event.body["output"]), "entry": event.index}
+
+
+@blp.route("/grants/<grant_id>/deletion")
+class Deletion(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(RESEARCHER)
+    @blp.arguments(grants.DeletionSchema)
+    @blp.response(201, GrantView)
+    def post(self, _: dict[str, Any], grant_id: str) -> dict[str, Any]:
+        """Attest that every copy was deleted, as the contract requires (the grant's holder)."""
+        event = grants.attest_deletion(node().ledger, actor(), grant_id, body())
+        return {**grants.get_grant(node().engine, actor(), grant_id), "entry": event.index}
+
+
+@blp.route("/incidents")
+class Incidents(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(*incidents.READERS)
+    @blp.response(200, IncidentView(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        return incidents.list_incidents(node().engine, actor())
+
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD, ADMIN)
+    @blp.arguments(incidents.IncidentSchema)
+    @blp.response(201, IncidentView)
+    def post(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Report a suspected breach, misuse or key compromise (steward or admin)."""
+        event = incidents.report_incident(node().ledger, actor(), body())
+        return _incident(event)
+
+
+def _incident(event: Event) -> dict[str, Any]:
+    view = incidents.get_incident(node().engine, actor(), event.body["incident"])
+    return {**view, "entry": event.index}
+
+
+@blp.route("/incidents/<incident_id>/suspend-grants")
+class SuspendGrants(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD)
+    @blp.response(200, IncidentView)
+    def post(self, incident_id: str) -> dict[str, Any]:
+        """Suspend every active grant the incident touches, in one action (steward)."""
+        return _incident(incidents.suspend_grants(node().ledger, actor(), incident_id))
+
+
+@blp.route("/incidents/<incident_id>/close")
+class CloseIncident(MethodView):
+    @blp.doc(**SECURED)
+    @require_actor(STEWARD, ADMIN)
+    @blp.arguments(incidents.CloseSchema)
+    @blp.response(200, IncidentView)
+    def post(self, _: dict[str, Any], incident_id: str) -> dict[str, Any]:
+        """Close with the resolution; optionally reinstate the suspended grants."""
+        return _incident(incidents.close_incident(node().ledger, actor(), incident_id, body()))
+
+
+@blp.route("/datasets/<dataset_id>/transparency")
+class DatasetTransparency(MethodView):
+    @blp.response(200, TransparencyView)
+    def get(self, dataset_id: str) -> dict[str, Any]:
+        """Who holds grants on the dataset, for which purposes, and what came of them."""
+        return transparency.dataset_transparency(node().engine, optional_actor(), dataset_id)
+
+
+@blp.route("/transparency")
+class Summary(MethodView):
+    @blp.response(200, SummaryView)
+    def get(self) -> dict[str, Any]:
+        """The public summary: members, datasets by tier, grants by purpose, outputs."""
+        return transparency.public_summary(node().engine)
+
+
+@blp.route("/statistics/approval-times")
+class ApprovalTimes(MethodView):
+    @blp.response(200, ApprovalTimesView)
+    def get(self) -> dict[str, Any]:
+        """How fast this institution decides access requests (median, 90th percentile)."""
+        return transparency.approval_times(node().engine)

@@ -336,7 +336,7 @@ def demo(ctx: Context, port: int) -> None:
 
 
 # Subcommand groups register themselves on `main` when imported.
-from consortium.cli import access, contracts, registry  # noqa: E402, F401
+from consortium.cli import access, contracts, notifications, registry  # noqa: E402, F401
 from consortium.cli.profile import profile  # noqa: E402
 
 main.add_command(profile)

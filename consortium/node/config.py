@@ -2,7 +2,8 @@
 
 Only what an operator may want to change lives here; everything the ledger proves (the key,
 the origin) is fixed at ``consortium init``. ``CONSORTIUM_DATABASE_URL`` in the environment
-overrides the database URL so that a password need not be written to disk.
+overrides the database URL so that a password need not be written to disk; for the same
+reason the SMTP password is read only from ``CONSORTIUM_SMTP_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -22,6 +24,7 @@ KEY_FILE = "node.key"
 DATABASE_FILE = "node.db"
 DATABASE_ENV = "CONSORTIUM_DATABASE_URL"
 DEFAULT_CHECKPOINT_INTERVAL = 5.0
+SMTP_PASSWORD_ENV = "CONSORTIUM_SMTP_PASSWORD"
 
 
 class NodeConfigError(Exception):
@@ -49,12 +52,56 @@ def check_database_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """The ``[smtp]`` table: where e-mail notifications are sent from."""
+
+    host: str
+    from_address: str
+    port: int = 25
+    username: str | None = None
+    starttls: bool = False
+
+    @property
+    def password(self) -> str | None:
+        """From the environment at the moment of use, so it is never held in a file."""
+        return os.environ.get(SMTP_PASSWORD_ENV)
+
+    @classmethod
+    def parse(cls, raw: Any, path: Path) -> SmtpConfig:
+        if not isinstance(raw, dict):
+            raise NodeConfigError(f"{path}: [smtp] must be a table")
+        if "password" in raw:
+            raise NodeConfigError(
+                f"{path}: do not write the SMTP password in the file; set {SMTP_PASSWORD_ENV}"
+            )
+        unknown = set(raw) - {"host", "port", "username", "starttls", "from"}
+        host, sender = raw.get("host"), raw.get("from")
+        port, username, starttls = raw.get("port", 25), raw.get("username"), raw.get("starttls")
+        if unknown:
+            problem = f"unknown setting(s) {', '.join(sorted(unknown))}"
+        elif not (isinstance(host, str) and host):
+            problem = "host is required"
+        elif not (isinstance(sender, str) and "@" in sender):
+            problem = "from must be an e-mail address"
+        elif not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536):
+            problem = "port must be a number from 1 to 65535"
+        elif not (username is None or (isinstance(username, str) and username)):
+            problem = "username must be text"
+        elif not isinstance(starttls, bool | None):
+            problem = "starttls must be true or false"
+        else:
+            return cls(host, sender, port, username, bool(starttls))
+        raise NodeConfigError(f"{path}: [smtp] {problem}")
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     data_dir: Path
     name: str
     origin: str
     database_url: str | None = None
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
+    smtp: SmtpConfig | None = None
 
     @property
     def key_path(self) -> Path:
@@ -107,6 +154,7 @@ class NodeConfig:
                 origin=str(raw["origin"]),
                 database_url=raw.get("database_url"),
                 checkpoint_interval=float(raw.get("checkpoint_interval", 5.0)),
+                smtp=SmtpConfig.parse(raw["smtp"], path) if "smtp" in raw else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise NodeConfigError(f"{path}: missing or invalid setting {exc}") from exc

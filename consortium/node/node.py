@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,8 +49,10 @@ class Node:
         engine = make_engine(config.effective_database_url())
         try:
             if migrate:
+                with engine.connect() as conn:
+                    before = MigrationContext.configure(conn).get_current_revision()
                 upgrade(engine)
-                _fill_new_projections(engine, config.origin, key)
+                _fill_new_projections(engine, config.origin, key, before)
             elif pending(engine):
                 raise NodeConfigError(
                     "the database schema is out of date: run `consortium db upgrade`"
@@ -120,15 +123,18 @@ class Node:
         self.engine.dispose()
 
 
-def _fill_new_projections(engine: Engine, origin: str, key: NodeKey) -> None:
-    """After an upgrade that created projection tables, fold the existing ledger into them."""
-    from sqlalchemy import select
+def _fill_new_projections(engine: Engine, origin: str, key: NodeKey, before: str | None) -> None:
+    """After an upgrade, fold the existing ledger into the projection tables it created.
 
+    Projections are a cache of the ledger, so rebuilding them all is always correct; it is
+    done only when the schema changed, and leaves node-local tables (credentials, sealed
+    documents, read marks) alone.
+    """
     from consortium.projections import rebuild
-    from consortium.registry.members import MEMBER
 
     with engine.connect() as conn:
-        if not log_size(conn) or conn.execute(select(MEMBER.c.origin)).first() is not None:
+        now = MigrationContext.configure(conn).get_current_revision()
+        if now == before or not log_size(conn):
             return
     rebuild(Ledger(engine, origin, key))
 

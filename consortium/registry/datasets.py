@@ -75,6 +75,7 @@ class Dataset(SQLModel, table=True):
     registered_at: str = Field(sa_column=Column(String(32), nullable=False))
     changed_at: str = Field(sa_column=Column(String(32), nullable=False))
     withdrawn_reason: str | None = Field(sa_column=Column(String(2000), nullable=True))
+    consent_withdrawn_at: str | None = Field(sa_column=Column(String(32), nullable=True))
 
 
 class DatasetVersion(SQLModel, table=True):
@@ -185,7 +186,7 @@ def can_see(actor: Actor | None, sensitivity: str) -> bool:
     return actor is not None and actor.has(*readers)
 
 
-def _dataset_row(conn: Connection, dataset_id: str) -> Any:
+def dataset_row(conn: Connection, dataset_id: str) -> Any:
     row = conn.execute(select(DATASET).where(DATASET.c.id == dataset_id)).first()
     if row is None:
         raise NotFound(f"no dataset {dataset_id!r}")
@@ -194,7 +195,7 @@ def _dataset_row(conn: Connection, dataset_id: str) -> Any:
 
 def _open_dataset(conn: Connection, dataset_id: str) -> Any:
     """The dataset's row, for a command that only a dataset not withdrawn allows."""
-    row = _dataset_row(conn, dataset_id)
+    row = dataset_row(conn, dataset_id)
     if row.status == WITHDRAWN:
         raise Conflict(f"dataset {dataset_id!r} is withdrawn")
     return row
@@ -243,6 +244,8 @@ def _view(conn: Connection, actor: Actor | None, row: Any, version: int | None =
     }
     if row.status == WITHDRAWN:
         view["withdrawn_reason"] = row.withdrawn_reason
+    if row.consent_withdrawn_at is not None:
+        view["consent_withdrawn_at"] = row.consent_withdrawn_at
     if can_see(actor, tier):
         view["metadata"] = ver.metadata
         view["approved_by"] = ver.approved_by
@@ -275,7 +278,7 @@ def get_dataset(
     engine: Engine, actor: Actor | None, dataset_id: str, version: int | None = None
 ) -> dict:
     with engine.connect() as conn:
-        row = _dataset_row(conn, dataset_id)
+        row = dataset_row(conn, dataset_id)
         if not _visible(actor, row):
             raise NotFound(f"no dataset {dataset_id!r}")
         return _view(conn, actor, row, version)
@@ -395,7 +398,7 @@ def withdraw_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dic
     actor.require(STEWARD)
     reason = WithdrawSchema().load(payload)["reason"]
     with ledger.transaction() as tx:
-        row = _dataset_row(tx.conn, dataset_id)
+        row = dataset_row(tx.conn, dataset_id)
         if row.status == WITHDRAWN:
             raise Conflict(f"dataset {dataset_id!r} is withdrawn already")
         return record(

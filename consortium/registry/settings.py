@@ -16,7 +16,11 @@ from consortium.auth.roles import ADMIN, Actor
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
 
-DEFAULTS: dict[str, Any] = {"director_approval_required": False, "review_deadline_days": 3}
+DEFAULTS: dict[str, Any] = {
+    "director_approval_required": False,
+    "review_deadline_days": 3,
+    "publication_reminder_months": 12,
+}
 
 
 class Setting(SQLModel, table=True):
@@ -42,6 +46,15 @@ class SettingsSchema(Schema):
         strict=True,
         validate=validate.Range(1, 60),
         metadata={"description": "Working days a steward has to decide an access request."},
+    )
+
+    publication_reminder_months = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, 120),
+        metadata={
+            "description": "Months after a grant under a PUB (publication required) contract "
+            "before its holder is reminded if no publication was reported."
+        },
     )
 
     @validates_schema

@@ -1,4 +1,5 @@
-"""Access requests, their decisions, and grants.
+"""Access requests and their decisions, grants, outputs, incidents, and consent
+withdrawal on datasets.
 
 Revision ID: 0003
 Revises: 0002
@@ -42,6 +43,10 @@ def upgrade() -> None:
         sa.Column("issued_at", sa.String(length=32), nullable=False),
         sa.Column("ended_at", sa.String(length=32), nullable=True),
         sa.Column("end_reason", sa.String(length=2000), nullable=True),
+        sa.Column("review_reason", sa.String(length=2000), nullable=True),
+        sa.Column("deletion_attested_at", sa.String(length=32), nullable=True),
+        sa.Column("publication_reminded_at", sa.String(length=32), nullable=True),
+        sa.Column("deletion_reminded_at", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("access_grant", schema=None) as batch_op:
@@ -73,8 +78,49 @@ def upgrade() -> None:
             batch_op.f("ix_access_request_researcher"), ["researcher"], unique=False
         )
 
+    op.create_table(
+        "incident",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("description", sa.String(length=4000), nullable=False),
+        sa.Column("datasets", sa.JSON(), nullable=False),
+        sa.Column("grants", sa.JSON(), nullable=False),
+        sa.Column("suspended", sa.JSON(), nullable=False),
+        sa.Column("reported_by", sa.String(length=128), nullable=False),
+        sa.Column("reported_at", sa.String(length=32), nullable=False),
+        sa.Column("closed_at", sa.String(length=32), nullable=True),
+        sa.Column("resolution", sa.String(length=4000), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "output",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("grant_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("datasets", sa.JSON(), nullable=False),
+        sa.Column("reported_by", sa.String(length=128), nullable=False),
+        sa.Column("reported_at", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("output", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_output_grant_id"), ["grant_id"], unique=False)
+
+    with op.batch_alter_table("dataset", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("consent_withdrawn_at", sa.String(length=32), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("dataset", schema=None) as batch_op:
+        batch_op.drop_column("consent_withdrawn_at")
+
+    with op.batch_alter_table("output", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_output_grant_id"))
+
+    op.drop_table("output")
+    op.drop_table("incident")
     with op.batch_alter_table("access_request", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_request_researcher"))
 
