@@ -63,5 +63,28 @@ def test_request_to_verified_grant(tmp_path: Path) -> None:
     file.write_text(json.dumps(forged))
     assert "does not verify" in run(None, "grant", "verify", str(file), ok=False).output
 
+    output = tmp_path / "output.json"
+    output.write_text(json.dumps({"kind": "publication", "title": "HbA1c", "doi": "10.1000/j.1"}))
+    run(home, "grant", "report-output", grant_id, str(output), "--as", "rita")
+    refused = run(home, "grant", "report-output", grant_id, str(output), "--as", "sue", ok=False)
+    assert "needs the role 'researcher'" in refused.output or "holder" in refused.output
+
+    incident = run(
+        home, "incident", "report", "--severity", "high", "--kind", "misuse",
+        "--description", "Shared by e-mail.", "--grant", grant_id, "--as", "sam",
+    ).output.strip().splitlines()[-1]  # fmt: skip
+    assert grant_id in run(home, "incident", "suspend-grants", incident, "--as", "sam").output
+    assert "suspended" in run(home, "grant", "list", "--as", "rita").output
+    run(home, "incident", "close", incident, "--resolution", "Contained.", "--reinstate",
+        "--as", "sam")  # fmt: skip
+    assert "active" in run(home, "grant", "list", "--as", "rita").output
+
+    withdrawn = run(home, "dataset", "withdraw-consent", ds, "--reason", "withdrawn", "--as", "sam")
+    assert f"grants flagged for review: {grant_id}" in withdrawn.output
     run(home, "grant", "revoke", grant_id, "--reason", "study stopped", "--as", "sam")
     assert "revoked" in run(home, "grant", "list", "--as", "rita").output
+    run(home, "grant", "attest-deletion", grant_id, "--statement", "All copies deleted.",
+        "--as", "rita")  # fmt: skip
+    again = run(home, "grant", "attest-deletion", grant_id, "--statement", "x", "--as", "rita",
+                ok=False)  # fmt: skip
+    assert "attested" in again.output

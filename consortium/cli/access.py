@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from consortium.access import grants, requests
+from consortium.access import grants, incidents, outputs, requests
 from consortium.cli.common import (
     Context,
     acting,
@@ -295,3 +295,104 @@ def grant_revoke(ctx: Context, grant_id: str, reason: str, as_user: str | None) 
             node.ledger, acting(node, as_user), grant_id, {"reason": reason}
         )
     recorded(f"Revoked {grant_id}", event.index)
+
+
+@grant_group.command("report-output")
+@click.argument("grant_id")
+@click.argument("output_file", type=click.Path(dir_okay=False, path_type=Path))
+@as_option
+@data_dir_option
+@pass_ctx
+def grant_report_output(
+    ctx: Context, grant_id: str, output_file: Path, as_user: str | None
+) -> None:
+    """Report what came of a grant from a JSON file: {"kind", "title", "doi"…} (its holder)."""
+    payload = read_json(output_file)
+    with opened(ctx) as node:
+        event = outputs.report_output(node.ledger, acting(node, as_user), grant_id, payload)
+    recorded(f"Reported {event.body['output']} for {grant_id}", event.index)
+
+
+@grant_group.command("attest-deletion")
+@click.argument("grant_id")
+@click.option("--statement", required=True, help="What was deleted, and when.")
+@as_option
+@data_dir_option
+@pass_ctx
+def grant_attest_deletion(ctx: Context, grant_id: str, statement: str, as_user: str | None) -> None:
+    """Attest that every copy was deleted, as the contract requires (the grant's holder)."""
+    with opened(ctx) as node:
+        event = grants.attest_deletion(
+            node.ledger, acting(node, as_user), grant_id, {"statement": statement}
+        )
+    recorded(f"Deletion attested for {grant_id}", event.index)
+
+
+@main.group("incident")
+def incident_group() -> None:
+    """Incidents: report, suspend the grants they touch, close."""
+
+
+@incident_group.command("report")
+@click.option("--severity", required=True, type=click.Choice(incidents.SEVERITIES))
+@click.option("--kind", required=True, type=click.Choice(incidents.KINDS))
+@click.option("--description", required=True)
+@click.option("--dataset", "datasets_", multiple=True, help="An affected dataset (repeatable).")
+@click.option("--grant", "grants_", multiple=True, help="An affected grant (repeatable).")
+@as_option
+@data_dir_option
+@pass_ctx
+def incident_report(
+    ctx: Context,
+    severity: str,
+    kind: str,
+    description: str,
+    datasets_: tuple[str, ...],
+    grants_: tuple[str, ...],
+    as_user: str | None,
+) -> None:
+    """Report a suspected breach, misuse or key compromise (steward or admin)."""
+    payload = {
+        "severity": severity,
+        "kind": kind,
+        "description": description,
+        "datasets": list(datasets_),
+        "grants": list(grants_),
+    }
+    with opened(ctx) as node:
+        event = incidents.report_incident(node.ledger, acting(node, as_user), payload)
+    recorded(f"Reported {event.body['incident']}", event.index)
+    click.echo(event.body["incident"])
+
+
+@incident_group.command("suspend-grants")
+@click.argument("incident_id")
+@as_option
+@data_dir_option
+@pass_ctx
+def incident_suspend(ctx: Context, incident_id: str, as_user: str | None) -> None:
+    """Suspend every active grant the incident touches, in one action (steward)."""
+    with opened(ctx) as node:
+        event = incidents.suspend_grants(node.ledger, acting(node, as_user), incident_id)
+    recorded(f"Suspended {', '.join(event.body['grants'])}", event.index)
+
+
+@incident_group.command("close")
+@click.argument("incident_id")
+@click.option("--resolution", required=True)
+@click.option("--reinstate", is_flag=True, help="Reinstate the grants it suspended.")
+@as_option
+@data_dir_option
+@pass_ctx
+def incident_close(
+    ctx: Context, incident_id: str, resolution: str, reinstate: bool, as_user: str | None
+) -> None:
+    """Close an incident with its resolution (steward or admin)."""
+    with opened(ctx) as node:
+        event = incidents.close_incident(
+            node.ledger,
+            acting(node, as_user),
+            incident_id,
+            {"resolution": resolution, "reinstate": reinstate},
+        )
+    recorded(f"Closed {incident_id}", event.index)

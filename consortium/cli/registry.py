@@ -249,6 +249,26 @@ def dataset_withdraw(ctx: Context, dataset_id: str, reason: str, as_user: str | 
         )
 
 
+@dataset.command("withdraw-consent")
+@click.argument("dataset_id")
+@click.option("--reason", required=True)
+@as_option
+@data_dir_option
+@pass_ctx
+def dataset_withdraw_consent(
+    ctx: Context, dataset_id: str, reason: str, as_user: str | None
+) -> None:
+    """Record that consent was withdrawn: no new grants; active grants flagged (steward)."""
+    from consortium.access.consent import withdraw_consent
+
+    with opened(ctx) as node:
+        event = withdraw_consent(node.ledger, acting(node, as_user), dataset_id, {"reason": reason})
+    flagged = ", ".join(event.body["grants_flagged"]) or "none"
+    recorded(
+        f"Consent withdrawn for {dataset_id}; grants flagged for review: {flagged}", event.index
+    )
+
+
 @dataset.command("attach-profile")
 @click.argument("dataset_id")
 @click.argument("summary_file", type=click.Path(dir_okay=False, path_type=Path))
