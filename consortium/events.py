@@ -15,6 +15,7 @@ another's projections imports it, so that module's projectors are registered, an
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,15 @@ def apply(conn: Connection, event: Event) -> None:
 def event_from_entry(index: int, data: bytes) -> Event:
     entry = parse(data)
     return Event(index, entry["time"], entry["kind"], entry["actor"], entry["body"])
+
+
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read aloud
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id such as ``ds-7q2m4k9x1c`` for something a command creates; it goes into the
+    entry's body, so projections rebuilt from the ledger get the same id."""
+    return f"{prefix}-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
 
 
 def record(tx: LedgerTransaction, kind: str, actor: str, body: dict[str, Any]) -> Event:

@@ -7,7 +7,6 @@ resolution and, if the steward says so, reinstates what was suspended.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -17,7 +16,7 @@ from sqlmodel import Field, SQLModel
 from consortium.access.grants import ACTIVE, GRANT, SUSPENDED, grants_of_dataset
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, STEWARD, Actor
 from consortium.errors import Conflict, Invalid, NotFound
-from consortium.events import Event, projection_table, projects, record
+from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.datasets import DATASET
 from consortium.text import Text
@@ -27,7 +26,6 @@ KINDS = ("breach", "misuse", "key-compromise", "other")
 OPEN = "open"
 CLOSED = "closed"
 READERS = frozenset({STEWARD, ADMIN, DIRECTOR, AUDITOR})
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
 class Incident(SQLModel, table=True):
@@ -98,7 +96,7 @@ def report_incident(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Ev
                 errors[f"grants.{i}"] = [f"no grant {g!r}"]
         if errors:
             raise Invalid("unknown datasets or grants", errors)
-        incident_id = "inc-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        incident_id = new_id("inc")
         return record(tx, "incident.reported", actor.name, {"incident": incident_id, **data})
 
 

@@ -9,7 +9,6 @@ without a right, so the report is refused. Publications and citations may come l
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -19,13 +18,12 @@ from sqlmodel import Field, SQLModel
 from consortium.access.grants import ACTIVE, GRANT, READERS
 from consortium.auth.roles import Actor
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
-from consortium.events import Event, projection_table, projects, record
+from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.datasets import DATASET, VERSION
 from consortium.text import Text
 
 KINDS = ("publication", "preprint", "derived_dataset", "software", "citation")
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 DOI = r"^10\.\d{4,9}/\S+$"
 
 
@@ -80,7 +78,7 @@ def report_output(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) ->
                     f"grant {grant_id!r} is {grant.status}: data cannot be derived under it"
                 )
             _check_derivation(tx.conn, data["derived_dataset"], granted)
-        output_id = "out-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        output_id = new_id("out")
         return record(
             tx,
             "output.reported",

@@ -12,7 +12,6 @@ twice, approve a withdrawn request) is a 409 and writes nothing.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,7 +35,7 @@ from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD,
 from consortium.contracts.lifecycle import ACTIVE, CONTRACT
 from consortium.duo import DuoError, resolve
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
-from consortium.events import Event, projection_table, projects, record
+from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger, LedgerTransaction
 from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
 from consortium.registry.members import self_member
@@ -52,7 +51,6 @@ WITHDRAWN_REQUEST = "withdrawn"
 STATUSES = (SUBMITTED, RETURNED, AWAITING_SECOND, APPROVED, DENIED, WITHDRAWN_REQUEST)
 OPEN_STATUSES = (SUBMITTED, RETURNED, AWAITING_SECOND)
 READERS = frozenset({STEWARD, DIRECTOR, ADMIN, AUDITOR})
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
 class AccessRequest(SQLModel, table=True):
@@ -345,7 +343,7 @@ def submit_request(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Eve
         today = datetime.now(UTC).date()
         result = check(tx.conn, data, today)
         days = current_settings(tx.conn)["review_deadline_days"]
-        request_id = "req-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        request_id = new_id("req")
         return record(
             tx,
             "access.requested",

@@ -17,6 +17,7 @@ from consortium.cli.common import (
     acting,
     as_option,
     data_dir_option,
+    dump_json,
     main,
     opened,
     out,
@@ -41,10 +42,6 @@ def _findings(findings: dict[str, list[dict[str, str]]]) -> None:
             table.add_row(f["term"], f"[{style}]{f['verdict']}[/]" if style else f["verdict"],
                           f["reason"])  # fmt: skip
         out.print(table)
-
-
-def _dump(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 @main.group("request")
@@ -113,7 +110,7 @@ def request_list(ctx: Context, status: str | None, as_user: str | None) -> None:
 def request_show(ctx: Context, request_id: str, as_user: str | None) -> None:
     """One request as JSON, with its findings and every decision."""
     with opened(ctx) as node:
-        _dump(requests.get_request(node.engine, acting(node, as_user), request_id))
+        dump_json(requests.get_request(node.engine, acting(node, as_user), request_id))
 
 
 @request_group.command("resubmit")

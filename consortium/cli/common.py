@@ -118,6 +118,11 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
+def dump_json(value: Any) -> None:
+    """A value as indented JSON on standard output, for people and for `jq` alike."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
 def recorded(what: str, index: int) -> None:
     out.print(f"{what} (ledger entry {index}).")
 

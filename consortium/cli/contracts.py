@@ -18,6 +18,7 @@ from consortium.cli.common import (
     acting,
     as_option,
     data_dir_option,
+    dump_json,
     err,
     main,
     opened,
@@ -225,7 +226,7 @@ def contract_show(ctx: Context, contract_id: str, version: int | None) -> None:
     """A contract as JSON: status, digest, signatures and the document."""
     with opened(ctx) as node:
         view = lifecycle.get_contract(node.engine, contract_id, version)
-    click.echo(json.dumps(view, indent=2, ensure_ascii=False))
+    dump_json(view)
 
 
 @contract.command("expire")

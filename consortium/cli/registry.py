@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from consortium.cli.common import (
     acting,
     as_option,
     data_dir_option,
+    dump_json,
     err,
     main,
     opened,
@@ -29,11 +29,6 @@ from consortium.projections import rebuild
 from consortium.registry import datasets, members, settings
 from consortium.registry.sealed import SealError
 from consortium.text import MAX_ID
-
-
-def _dump(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
 
 # --- people -------------------------------------------------------------------------------------
 
@@ -168,7 +163,7 @@ def settings_cmd(ctx: Context, director_approval: bool | None, as_user: str | No
             )
             recorded("Settings changed", event.index)
         with node.engine.connect() as conn:
-            _dump(settings.current_settings(conn))
+            dump_json(settings.current_settings(conn))
 
 
 # --- datasets -------------------------------------------------------------------------------------
@@ -327,7 +322,7 @@ def dataset_list(ctx: Context, as_user: str | None) -> None:
 def dataset_show(ctx: Context, dataset_id: str, version: int | None, as_user: str | None) -> None:
     """One dataset as JSON."""
     with opened(ctx) as node:
-        _dump(datasets.get_dataset(node.engine, acting(node, as_user), dataset_id, version))
+        dump_json(datasets.get_dataset(node.engine, acting(node, as_user), dataset_id, version))
 
 
 # --- rebuild --------------------------------------------------------------------------------------

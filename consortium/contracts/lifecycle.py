@@ -12,7 +12,6 @@ amends is superseded.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -43,7 +42,7 @@ from consortium.contracts.templates import TemplateError, load_template, merge, 
 from consortium.crypto.keys import NodeKey
 from consortium.duo import covers, resolve
 from consortium.errors import Conflict, Invalid, NotFound
-from consortium.events import Event, projection_table, projects, record
+from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
 from consortium.registry.members import MEMBER, self_member
@@ -56,7 +55,6 @@ EXPIRED = "expired"
 TERMINATED = "terminated"
 SUPERSEDED = "superseded"
 STATUSES = (DRAFT, PROPOSED, ACTIVE, EXPIRED, TERMINATED, SUPERSEDED)
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 CONTRACT_DOCUMENT = "contract"
 # What the node fills in; a steward's values for these are ignored.
 _NODE_FIELDS = ("type", "id", "version", "amends", "template")
@@ -441,7 +439,7 @@ def draft_contract(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Eve
             "the template needs more values", {m: ["required by this template"] for m in missing}
         )
     with ledger.transaction() as tx:
-        contract_id = "ctr-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        contract_id = new_id("ctr")
         base = template.fill({})
         identity = {"id": contract_id, "version": 1, "amends": None, "template": template.name}
         document = _compose(tx.conn, base, data, identity)

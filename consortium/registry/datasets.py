@@ -10,7 +10,6 @@ so; the approver must not be the steward who registered that version (four eyes)
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -31,7 +30,7 @@ from sqlmodel import Field, SQLModel
 from consortium.attestations import unportable_number
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD, Actor
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
-from consortium.events import Event, projection_table, projects, record
+from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.registry.members import MEMBER, self_member
 from consortium.registry.metadata import (
@@ -49,7 +48,6 @@ AWAITING = "awaiting-approval"
 PUBLISHED = "published"
 WITHDRAWN = "withdrawn"
 STATUSES = (AWAITING, PUBLISHED, WITHDRAWN)
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 # Who may read a dataset's metadata, by tier. Anonymous readers see public metadata only.
 READERS: dict[str, frozenset[str] | None] = {
@@ -357,7 +355,7 @@ def register_dataset(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> E
     metadata = _load_metadata(payload)
     with ledger.transaction() as tx:
         _check_sources(tx.conn, metadata, None)
-        dataset_id = "ds-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        dataset_id = new_id("ds")
         body = _version_body(tx.conn, dataset_id, 1, metadata)
         body["publisher"] = self_member(tx.conn).origin
         return record(tx, "dataset.registered", actor.name, body)
