@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from consortium.access import outputs, requests
 from consortium.attestations import record_attestation
 from consortium.auth.people import add_person, effective_actor
 from consortium.auth.roles import OPERATOR, Actor
@@ -26,6 +27,7 @@ PEOPLE = {
     "rita": ("Rita Researcher", ["researcher"]),
     "lee": ("Lee Lead", ["lead"]),
     "otto": ("Otto Auditor", ["auditor"]),
+    "mei": ("Dr Mei Lin", ["researcher"]),
 }
 TOKEN_FILE = "demo-tokens.txt"
 
@@ -36,7 +38,7 @@ def _metadata(title: str, sensitivity: str, permissions: list[str]) -> dict:
         "description": f"{title}: demonstration metadata (no data is held by this node).",
         "keywords": ["demo"],
         "contributors": [
-            {"name": "Dr Mei Lin", "role": "collection", "weight": "3"},
+            {"name": "Dr Mei Lin", "role": "collection", "weight": "3", "username": "mei"},
             {"name": "Tom Okafor", "role": "curation", "weight": "1"},
         ],
         "format": "text/csv",
@@ -56,6 +58,46 @@ def _as(node: Node, username: str) -> Actor:
         who = effective_actor(conn, username, None)
     assert who is not None
     return who
+
+
+def _request(dataset_id: str, title: str, purpose: str) -> dict:
+    return {
+        "datasets": [{"id": dataset_id}],
+        "project_title": title,
+        "purposes": [{"code": "HMB"}],
+        "purpose_text": purpose,
+        "investigator": "Dr Rita Rossi",
+        "institution": "Demo University Hospital",
+        "ethics_reference": "UH-REC-2026-031",
+        "duration_months": 12,
+        "commercial": False,
+    }
+
+
+def _access(node: Node, cohort: str) -> None:
+    """One request granted with a publication reported, and one waiting in the queue."""
+    rita, sam = _as(node, "rita"), _as(node, "sam")
+    granted = requests.submit_request(
+        node.ledger,
+        rita,
+        _request(cohort, "Readmission after heart failure", "Model 30-day readmission risk."),
+    ).body["request"]
+    _, grant = requests.approve_request(node.ledger, node.key, sam, granted, {})
+    outputs.report_output(
+        node.ledger,
+        rita,
+        grant.body["grant"],
+        {
+            "kind": "preprint",
+            "title": "Readmission risk after heart failure",
+            "doi": "10.5555/demo.1",
+        },
+    )
+    requests.submit_request(
+        node.ledger,
+        rita,
+        _request(cohort, "Sex differences in heart failure", "Compare outcomes by sex."),
+    )
 
 
 def create_demo(data_dir: Path) -> Node:
@@ -125,6 +167,7 @@ def create_demo(data_dir: Path) -> Node:
             "subject": f"dataset:{cohort}",
         },
     )
+    _access(node, cohort)
     node.ledger.checkpoint()
     partner.ledger.checkpoint()
     partner.close()

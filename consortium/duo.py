@@ -127,7 +127,7 @@ _COVERS: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 
 
-def _permission(code: str, role: str) -> Term:
+def permission(code: str, role: str) -> Term:
     term = resolve(code)
     if term.kind != "permission":
         raise DuoError(
@@ -159,6 +159,6 @@ def covers(granted: str, requested: str) -> bool:
     Both codes may be CURIEs or shorthands. Raises `DuoError` if either is unknown, a root,
     or a modifier (modifiers add conditions; they are not purposes).
     """
-    granted_term = _permission(granted, "granted")
-    requested_term = _permission(requested, "requested")
+    granted_term = permission(granted, "granted")
+    requested_term = permission(requested, "requested")
     return requested_term.shorthand in _COVERS[granted_term.shorthand]

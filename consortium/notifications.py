@@ -37,6 +37,7 @@ from consortium.errors import Conflict, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.entry import format_time
 from consortium.ledger.log import Ledger
+from consortium.registry.datasets import VERSION
 
 if TYPE_CHECKING:
     from consortium.node.config import SmtpConfig
@@ -136,6 +137,19 @@ def _recipients(
         for r in conn.execute(select(PERSON.c.username, PERSON.c.roles, PERSON.c.active))
         if r.active and (r.username in named or not wanted.isdisjoint(r.roles))
     )
+
+
+def _contributors(conn: Connection, datasets: Iterable[dict[str, Any]]) -> list[str]:
+    """The named contributors with an account here, of the granted dataset versions."""
+    names: set[str] = set()
+    for d in datasets:
+        metadata = conn.execute(
+            select(VERSION.c.metadata).where(
+                VERSION.c.dataset_id == d["id"], VERSION.c.version == d["version"]
+            )
+        ).scalar_one()
+        names.update(c["username"] for c in metadata["contributors"] if "username" in c)
+    return sorted(names)
 
 
 def notify(
@@ -241,7 +255,7 @@ def _issued(conn: Connection, event: Event) -> None:
     notify(
         conn,
         event,
-        _recipients(conn, roles=[STEWARD], people=[holder]),
+        _recipients(conn, roles=[STEWARD], people=[holder, *_contributors(conn, doc["datasets"])]),
         f"Grant issued: {_one_line(doc['project_title'])}",
         f"Grant {grant_id} for “{doc['project_title']}” was issued to {holder}, "
         f"valid until {doc['valid_until']}.",
@@ -294,10 +308,11 @@ def _deletion_due(conn: Connection, event: Event) -> None:
 @projects("output.reported")
 def _output(conn: Connection, event: Event) -> None:
     b = event.body
+    grant = conn.execute(select(GRANT.c.document).where(GRANT.c.id == b["grant"])).scalar_one()
     notify(
         conn,
         event,
-        _recipients(conn, roles=[STEWARD]),
+        _recipients(conn, roles=[STEWARD], people=_contributors(conn, grant["datasets"])),
         f"New {b['kind'].replace('_', ' ')}: {_one_line(b['title'])}",
         f"{event.actor} reported “{b['title']}” from grant {b['grant']} "
         f"(datasets {', '.join(b['datasets'])}).",

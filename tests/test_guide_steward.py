@@ -17,59 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from guide import Guide, error, last_line, run
 
-from consortium.cli import main
-
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide-steward.md"
+GUIDE = Guide("guide-steward.md")
 HOSPITAL = "ledger.st-marys.example.org"
 INSTITUTE = "ledger.ngi.example.org"
-
-
-def guide_text() -> str:
-    return GUIDE.read_text(encoding="utf-8")
-
-
-def guide_block(name: str, lang: str = "json") -> str:
-    """The code block the guide marks with ``<!-- guide-test: name -->``."""
-    found = re.findall(
-        rf"<!-- guide-test: {re.escape(name)} -->\n```{lang}\n(.*?)\n```", guide_text(), re.DOTALL
-    )
-    assert len(found) == 1, f"the guide must mark exactly one {lang} block {name!r}"
-    return found[0]
-
-
-def guide_json(name: str) -> dict[str, Any]:
-    return json.loads(guide_block(name))
-
-
-def run(*args: str | Path, ok: bool = True) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert (result.exit_code == 0) is ok, result.output
-    return result
-
-
-def last_line(result: Result) -> str:
-    return result.stdout.strip().splitlines()[-1]
-
-
-def error(result: Result) -> str:
-    """The one-line reason of a refused command, without click's ``Error: ``."""
-    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(lines) == 1, result.output
-    return lines[0].removeprefix("Error: ")
-
-
-def generic(text: str) -> str:
-    """Ids and digests as the guide's troubleshooting writes them: ``ds-…``, ``(digest …)``."""
-    text = re.sub(r"\b(ds|ctr)-[a-z0-9]{10}\b", r"\1-…", text)
-    return re.sub(r"\(digest [A-Za-z0-9+/]{43}=\)", "(digest …)", text)
-
-
-def assert_quoted(result: Result) -> None:
-    """The refusal's message appears in the guide (ids and digests aside)."""
-    message = generic(error(result))
-    assert message in generic(guide_text()), f"the guide does not quote: {message}"
+guide_text, guide_block, guide_json, assert_quoted = (
+    GUIDE.text,
+    GUIDE.block,
+    GUIDE.json,
+    GUIDE.assert_quoted,
+)
 
 
 class Nodes:

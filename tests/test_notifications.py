@@ -21,7 +21,7 @@ from conftest import token_for
 from sqlalchemy import select
 
 from consortium import events
-from consortium.access import grants, requests
+from consortium.access import grants, outputs, requests
 from consortium.api import create_app
 from consortium.auth.roles import NODE
 from consortium.cli import main
@@ -99,6 +99,27 @@ def test_request_approval_and_grant_reach_the_right_people(world: World) -> None
     ]
     assert "Reason: the study ended early" in inbox(hospital.engine, "rita")[0]["text"]
     assert seen(hospital, "ada") == seen(hospital, "lee") == []
+
+
+def test_named_contributors_hear_of_grants_and_outputs_citing_their_data(world: World) -> None:
+    hospital, institute, plain = world
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    meta = scenario.metadata()
+    meta["contributors"][0]["username"] = "dora"
+    ds = datasets.register_dataset(hospital.ledger, sam, meta).body["dataset"]
+    scenario.active(hospital, institute, ds)
+    for dataset in (plain, ds):
+        rid = submit(hospital, dataset)
+        gid = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})[1].body["grant"]
+        publication = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/x1"}
+        outputs.report_output(hospital.ledger, rita, gid, publication)
+
+    # Only the dataset that names her as a contributor tells her anything.
+    assert seen(hospital, "dora") == [
+        ("output.reported", "New publication: HbA1c after surgery"),
+        ("grant.issued", f"Grant issued: {TITLE}"),
+    ]
+    assert gid in inbox(hospital.engine, "dora")[0]["text"]
 
 
 def test_returned_denied_approved_and_expired(world: World) -> None:

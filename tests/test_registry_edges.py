@@ -219,3 +219,22 @@ def test_garbled_sources_are_a_422(nodes: tuple[Node, Node], sources: list[Any])
         "/api/v1/datasets", json=scenario.metadata(derived_from=sources), headers=headers
     )
     assert r.status_code == 422, r.text
+
+
+def test_a_contributor_must_be_a_person_here(nodes: tuple[Node, Node]) -> None:
+    hospital, _ = nodes
+    client = create_app(hospital).test_client()
+    headers = {"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"}
+    meta = scenario.metadata()
+    meta["contributors"][1]["username"] = "ann.nobody"
+    meta["derived_from"] = [{"dataset": "ds-missing", "weight": "1"}]
+    size = hospital.ledger.size()
+    r = client.post("/api/v1/datasets", json=meta, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json["detail"] == "unknown contributors; unusable source datasets", r.text
+    assert r.json["errors"]["json"]["contributors.1.username"] == ["no person 'ann.nobody' on this node"]
+    assert "derived_from.0.dataset" in r.json["errors"]["json"]
+    assert hospital.ledger.size() == size
+    meta["contributors"][1]["username"] = "sue"
+    del meta["derived_from"]
+    assert client.post("/api/v1/datasets", json=meta, headers=headers).status_code == 201

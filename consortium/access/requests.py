@@ -31,14 +31,13 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from consortium.access import compatibility
+from consortium.access.catalogue import active_contracts
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD, Actor
-from consortium.contracts.lifecycle import ACTIVE, CONTRACT
 from consortium.duo import DuoError, resolve
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger, LedgerTransaction
 from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
-from consortium.registry.members import self_member
 from consortium.registry.settings import current_settings
 from consortium.text import Text
 
@@ -207,15 +206,6 @@ def list_requests(engine: Engine, actor: Actor, status: str | None = None) -> li
 # --- the check -------------------------------------------------------------------------------
 
 
-def _contracts_for(conn: Connection, dataset_id: str, own: str) -> list[Any]:
-    rows = conn.execute(select(CONTRACT).where(CONTRACT.c.status == ACTIVE)).all()
-    return [
-        r
-        for r in rows
-        if any(d["id"] == dataset_id and d["provider"] == own for d in r.document["datasets"])
-    ]
-
-
 def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]:
     """Resolve each dataset to its version and contract and assess the request against them.
 
@@ -223,7 +213,6 @@ def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]
     second approver and manual review are needed. Raises Invalid for datasets that cannot be
     requested at all.
     """
-    own = self_member(conn).origin
     chosen: list[dict[str, Any]] = []
     findings: dict[str, list[dict[str, str]]] = {}
     errors: dict[str, list[str]] = {}
@@ -234,7 +223,7 @@ def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]
         if row is None or row.published_version is None:
             errors[f"datasets.{i}.id"] = [f"no published dataset {choice['id']!r} here"]
             continue
-        contracts = _contracts_for(conn, choice["id"], own)
+        contracts = active_contracts(conn, choice["id"])
         if "contract" in choice:
             contracts = [c for c in contracts if c.id == choice["contract"]]
         if not contracts:

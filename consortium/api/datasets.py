@@ -9,13 +9,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from consortium.access import catalogue
+from consortium.access.catalogue import SearchSchema
 from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
 from consortium.api.schemas import DatasetView
 from consortium.auth.roles import DIRECTOR, STEWARD
 from consortium.events import Event
 from consortium.registry import datasets
 from consortium.registry.metadata import DatasetMetadataSchema
-from consortium.text import MAX_ID, Text
+from consortium.text import MAX_ID
 
 SECURED = {"security": [{BEARER: []}]}
 
@@ -25,10 +27,6 @@ blp = Blueprint(
     url_prefix="/api/v1/datasets",
     description="Datasets registered at this node (metadata only; the data never moves).",
 )
-
-
-class ListArgs(Schema):
-    status = Text(validate=validate.OneOf(datasets.STATUSES))
 
 
 class VersionArgs(Schema):
@@ -42,16 +40,17 @@ def _done(event: Event) -> dict[str, Any]:
 
 @blp.route("")
 class Datasets(MethodView):
-    @blp.arguments(ListArgs, location="query")
+    @blp.arguments(SearchSchema, location="query")
     @blp.response(200, DatasetView(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        """Datasets this reader may know of; metadata only where the tier allows.
+        """Search the datasets this reader may know of; metadata only where the tier allows.
 
         Anonymous readers see published datasets with public metadata. Signed-in members see
         the rest, with the metadata of restricted and highly sensitive datasets withheld from
-        roles that do not need it.
+        roles that do not need it. Words and purpose match only metadata the reader may see.
+        Each dataset lists the active contracts under which it can be requested here.
         """
-        return datasets.list_datasets(node().engine, optional_actor(), args.get("status"))
+        return catalogue.search(node().engine, optional_actor(), **args)
 
     @blp.doc(**SECURED)
     @require_actor(STEWARD)

@@ -47,6 +47,15 @@ class DatasetView(EntryRef):
     registered_at = fields.String()
     changed_at = fields.String()
     withdrawn_reason = fields.String()
+    consent_withdrawn_at = fields.String(
+        metadata={"description": "When consent was withdrawn: no new grants since."}
+    )
+    contracts = fields.List(
+        fields.String(),
+        metadata={
+            "description": "In search results: the active contracts it can be requested under."
+        },
+    )
     metadata = fields.Dict(metadata={"description": "Absent when withheld from this reader."})
     metadata_withheld = fields.Boolean()
     sealed_digest = fields.String(

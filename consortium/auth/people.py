@@ -92,12 +92,12 @@ class DeactivateSchema(Schema):
     reason = Text(required=True, validate=validate.Length(min=1, max=1000))
 
 
-def _person_row(conn: Connection, username: str) -> Any:
+def person_row(conn: Connection, username: str) -> Any:
     return conn.execute(select(PERSON).where(PERSON.c.username == username)).first()
 
 
 def get_person(conn: Connection, username: str) -> Any:
-    row = _person_row(conn, username)
+    row = person_row(conn, username)
     if row is None:
         raise NotFound(f"no person {username!r} at this node")
     return row
@@ -110,7 +110,7 @@ def list_people(engine: Engine) -> list[Any]:
 
 def effective_actor(conn: Connection, username: str, scope: list[str] | None) -> Actor | None:
     """The actor ``username`` stands for now, limited to ``scope``; None if inactive."""
-    row = _person_row(conn, username)
+    row = person_row(conn, username)
     if row is None or not row.active:
         return None
     roles = set(row.roles) if scope is None else set(row.roles) & set(scope)
@@ -130,7 +130,7 @@ def add_person(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Event:
     body = PersonSchema().load(payload)
     body["roles"] = _sorted_roles(body["roles"])
     with ledger.transaction() as tx:
-        if _person_row(tx.conn, body["username"]) is not None:
+        if person_row(tx.conn, body["username"]) is not None:
             raise Conflict(f"{body['username']!r} exists already")
         return record(tx, "person.added", actor.name, body)
 

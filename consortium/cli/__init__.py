@@ -311,7 +311,8 @@ def ledger_verify_bundle(file: Path, vkey: str | None, quick: bool, workers: int
 @data_dir_option
 @pass_ctx
 def demo(ctx: Context, port: int) -> None:
-    """Create (once) and serve a demonstration node: people, datasets, a signed contract."""
+    """Create (once) and serve a demonstration node: people, datasets, a signed contract,
+    access requests and a grant."""
     from consortium.demo import TOKEN_FILE, create_demo
     from consortium.server import serve as run
 
@@ -329,6 +330,8 @@ def demo(ctx: Context, port: int) -> None:
     out.print(f"  curl {base}/datasets")
     out.print(f"  curl {base}/contracts?status=active")
     out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/datasets')
+    out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/access-requests')
+    out.print(f"  curl {base}/transparency")
     out.print(f"  curl '{base}/ledger/entries?start=0'")
     out.print(f"  consortium --data-dir {data_dir} verify")
     out.print(f"  OpenAPI: {base}/openapi.json")

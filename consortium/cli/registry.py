@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from consortium.access import catalogue
+from consortium.access.catalogue import SearchSchema
 from consortium.auth import people
 from consortium.auth.roles import ROLES
 from consortium.cli.common import (
@@ -296,20 +298,31 @@ def dataset_attach_profile(
 
 
 @dataset.command("list")
+@click.argument("words", nargs=-1)
+@click.option("--purpose", help="A DUO permission (GRU, HMB, DS…): datasets that allow it.")
+@click.option("--status", type=click.Choice(datasets.STATUSES))
 @as_option
 @data_dir_option
 @pass_ctx
-def dataset_list(ctx: Context, as_user: str | None) -> None:
-    """Datasets, as the acting person may see them."""
+def dataset_list(
+    ctx: Context, words: tuple[str, ...], purpose: str | None, status: str | None,
+    as_user: str | None,
+) -> None:  # fmt: skip
+    """Datasets, as the acting person may see them; with WORDS, those whose metadata holds
+    every word. Each line ends with the contracts it can be requested under."""
+    args = {"q": " ".join(words) or None, "purpose": purpose, "status": status}
     with opened(ctx) as node:
-        for d in datasets.list_datasets(node.engine, acting(node, as_user)):
+        query = SearchSchema().load({k: v for k, v in args.items() if v is not None})
+        for d in catalogue.search(node.engine, acting(node, as_user), **query):
             title = d.get("metadata", {}).get("title", "(metadata withheld)")
             pending = ""
             published = d["published_version"]
             if d["status"] != "withdrawn" and published and d["latest_version"] != published:
                 pending = f"  (v{d['latest_version']} awaiting approval)"
+            under = f"  [{', '.join(d['contracts'])}]" if d["contracts"] else ""
             click.echo(
-                f"{d['id']}  v{d['version']}  {d['status']}  {d['sensitivity']}  {title}{pending}"
+                f"{d['id']}  v{d['version']}  {d['status']}  {d['sensitivity']}  {title}"
+                f"{pending}{under}"
             )
 
 

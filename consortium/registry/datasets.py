@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from consortium.attestations import unportable_number
+from consortium.auth.people import person_row
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, RESEARCHER, STEWARD, Actor
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.events import Event, new_id, projection_table, projects, record
@@ -306,10 +307,15 @@ def _load_metadata(payload: dict[str, Any]) -> dict[str, Any]:
     return DatasetMetadataSchema().load(payload)
 
 
-def _check_sources(conn: Connection, metadata: dict[str, Any], own_id: str | None) -> None:
-    """Local sources must be published (at the version named); others must be members'."""
+def _check_references(conn: Connection, metadata: dict[str, Any], own_id: str | None) -> None:
+    """Contributors' usernames must name people on this node, or no one would be told.
+    Local sources must be published (at the version named); others must be members'."""
     own = self_member(conn).origin
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {
+        f"contributors.{i}.username": [f"no person {c['username']!r} on this node"]
+        for i, c in enumerate(metadata["contributors"])
+        if "username" in c and person_row(conn, c["username"]) is None
+    }
     for i, source in enumerate(metadata["derived_from"]):
         where = f"derived_from.{i}"
         publisher = source.get("publisher", own)
@@ -331,7 +337,15 @@ def _check_sources(conn: Connection, metadata: dict[str, Any], own_id: str | Non
                 f"dataset {source['dataset']!r} has no published version {source['version']}"
             ]
     if errors:
-        raise Invalid("unusable source datasets", errors)
+        titles = [
+            title
+            for field, title in (
+                ("contributors.", "unknown contributors"),
+                ("derived_from.", "unusable source datasets"),
+            )
+            if any(path.startswith(field) for path in errors)
+        ]
+        raise Invalid("; ".join(titles), errors)
 
 
 def _version_body(
@@ -354,7 +368,7 @@ def register_dataset(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> E
     actor.require(STEWARD)
     metadata = _load_metadata(payload)
     with ledger.transaction() as tx:
-        _check_sources(tx.conn, metadata, None)
+        _check_references(tx.conn, metadata, None)
         dataset_id = new_id("ds")
         body = _version_body(tx.conn, dataset_id, 1, metadata)
         body["publisher"] = self_member(tx.conn).origin
@@ -366,7 +380,7 @@ def revise_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict)
     metadata = _load_metadata(payload)
     with ledger.transaction() as tx:
         row = _open_dataset(tx.conn, dataset_id)
-        _check_sources(tx.conn, metadata, dataset_id)
+        _check_references(tx.conn, metadata, dataset_id)
         body = _version_body(tx.conn, dataset_id, row.latest_version + 1, metadata)
         return record(tx, "dataset.revised", actor.name, body)
 

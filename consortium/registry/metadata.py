@@ -76,6 +76,14 @@ class ContributorSchema(Strict):
     )
     weight = _weight("Their relative share of the work, for credit.")
     identifier = _text(200)
+    username = Text(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "Their account on this node, if they have one: they are then told "
+            "when the data is granted or an output cites it.",
+            "example": "wei.zhang",
+        },
+    )
 
 
 class TemporalSchema(Strict):
