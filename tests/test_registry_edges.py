@@ -232,8 +232,9 @@ def test_a_contributor_must_be_a_person_here(nodes: tuple[Node, Node]) -> None:
     r = client.post("/api/v1/datasets", json=meta, headers=headers)
     assert r.status_code == 422, r.text
     assert r.json["detail"] == "unknown contributors; unusable source datasets", r.text
-    assert r.json["errors"]["json"]["contributors.1.username"] == ["no person 'ann.nobody' on this node"]
-    assert "derived_from.0.dataset" in r.json["errors"]["json"]
+    errors = r.json["errors"]["json"]
+    assert errors["contributors.1.username"] == ["no person 'ann.nobody' on this node"]
+    assert "derived_from.0.dataset" in errors
     assert hospital.ledger.size() == size
     meta["contributors"][1]["username"] = "sue"
     del meta["derived_from"]
