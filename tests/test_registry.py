@@ -248,6 +248,9 @@ def test_restricted_metadata_is_sealed_off_the_ledger(hospital: Node) -> None:
     assert "metadata" not in event.body and event.body["sensitivity"] == "restricted"
     raw = b"".join(hospital.ledger.entries(0, hospital.ledger.size()))
     assert b"Fabry" not in raw
+    # Credit is public: who made the data, with their weights, is on the ledger in clear.
+    meta = scenario.metadata()
+    assert event.body["credit"] == {"contributors": meta["contributors"], "derived_from": []}
     with hospital.engine.connect() as conn:
         assert unseal(conn, event.body["metadata_sealed"])["title"] == secret_title
     # Rebuilding checks every sealed document against the digest the ledger signed.

@@ -361,6 +361,12 @@ def _version_body(
         body["metadata"] = metadata
     else:
         body["metadata_sealed"] = seal(conn, metadata)
+        # Credit is public recognition that anyone must be able to recompute from the
+        # ledger, so who made the data and what it came from stay in clear.
+        body["credit"] = {
+            "contributors": metadata["contributors"],
+            "derived_from": metadata["derived_from"],
+        }
     return body
 
 
