@@ -10,6 +10,7 @@ from typing import Any
 
 from consortium import notifications
 from consortium.access import consent, grants, incidents, outputs, requests
+from consortium.alliance import contributions
 from consortium.auth.people import add_person, change_roles, deactivate_person
 from consortium.auth.roles import NODE, OPERATOR, Actor
 from consortium.contracts import benefit_rules as rules
@@ -264,6 +265,16 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
     notifications.review_deadlines(ledger, NODE, today=date(2099, 1, 5))  # overdue: escalated
     requests.withdraw_request(ledger, rita, dropped, {"reason": "duplicate"})
     consent.withdraw_consent(ledger, sam, withdrawn, {"reason": "participants withdrew"})
+
+    # Contributions besides data.
+    contributions.record_cost(
+        ledger, sam, {"amount": "18000.00", "currency": "EUR", "dataset": open_ds,
+                      "description": "Secure enclave hosting"},
+    )  # fmt: skip
+    contributions.declare_contribution(
+        ledger, ada, {"kind": "curation", "units": "12", "contributor": "Ann Curator",
+                      "description": "Cleaned the visit records"},
+    )  # fmt: skip
 
     change_roles(ledger, ada, "sue", {"roles": ["researcher"]})
     deactivate_person(ledger, ada, "lee", {"reason": "left the alliance office"})

@@ -100,6 +100,8 @@ MATRIX: dict[Route, frozenset[str] | None] = {
     ("POST", f"{API}/incidents"): frozenset({STEWARD, ADMIN}),
     ("POST", f"{API}/incidents/<incident_id>/suspend-grants"): frozenset({STEWARD}),
     ("POST", f"{API}/incidents/<incident_id>/close"): frozenset({STEWARD, ADMIN}),
+    ("POST", f"{API}/contributions"): frozenset({STEWARD, ADMIN}),
+    ("POST", f"{API}/costs"): frozenset({STEWARD, ADMIN}),
 }
 GUARDED: list[Route] = [route for route, allowed in MATRIX.items() if allowed is not OPEN]
 
@@ -518,6 +520,16 @@ BUILDERS: dict[Route, Builder] = {
     ),
     ("POST", f"{API}/incidents/<incident_id>/close"): lambda w, _: Call(
         f"{API}/incidents/{_incident(w)}/close", {"resolution": "Contained; no data lost."}, 200
+    ),
+    ("POST", f"{API}/contributions"): lambda w, _: Call(
+        f"{API}/contributions",
+        {"kind": "curation", "units": "12", "description": "Cleaned the visit records."},
+        201,
+    ),
+    ("POST", f"{API}/costs"): lambda w, _: Call(
+        f"{API}/costs",
+        {"amount": "18000.00", "currency": "EUR", "description": "Secure enclave hosting."},
+        201,
     ),
 }
 

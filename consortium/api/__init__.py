@@ -10,6 +10,7 @@ from flask import Flask, abort, request
 from consortium import __version__
 from consortium.api import (
     access,
+    alliance,
     attestations,
     contracts,
     datasets,
@@ -44,7 +45,17 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
     )
-    for module in (node_info, ledger, attestations, people, datasets, contracts, access, inbox):
+    for module in (
+        node_info,
+        ledger,
+        attestations,
+        people,
+        datasets,
+        contracts,
+        access,
+        inbox,
+        alliance,
+    ):
         api.register_blueprint(module.blp)
 
     @app.before_request

@@ -339,7 +339,7 @@ def demo(ctx: Context, port: int) -> None:
 
 
 # Subcommand groups register themselves on `main` when imported.
-from consortium.cli import access, contracts, notifications, registry  # noqa: E402, F401
+from consortium.cli import access, alliance, contracts, notifications, registry  # noqa: E402, F401
 from consortium.cli.profile import profile  # noqa: E402
 
 main.add_command(profile)
