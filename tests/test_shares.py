@@ -1,0 +1,158 @@
+"""Shares from a real ledger: events of a period, provenance flow, every method, payees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scenario
+
+from consortium.access import outputs, requests
+from consortium.alliance import contributions
+from consortium.alliance.facts import Facts, fold
+from consortium.alliance.shares import Payee, compute, credit_events
+from consortium.contracts import lifecycle
+from consortium.credit import CreditError
+from consortium.ledger.entry import parse_entry
+from consortium.node import Node
+from consortium.registry import datasets
+
+SPLIT = [
+    {"payee": "institution", "name": "St Example Hospital", "percent": "70"},
+    {"payee": "contributor", "name": "Diabetes nursing team", "percent": "20"},
+    {"payee": "fund", "name": "Patient fund", "percent": "10"},
+]
+WEIGHTS = {
+    "dataset.published": "1",
+    "grant.issued": "2",
+    "output.publication": "5",
+    "cost.recorded": "0.01",
+}
+World = tuple[Node, Node, dict[str, str]]
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str | None) -> Iterator[World]:
+    """The hospital publishes a cohort and a dataset derived from it and from one of the
+    institute's; the cohort is granted under a contract with a three-way benefit split and a
+    publication comes of it; hosting cost 100 EUR."""
+    hospital, institute = scenario.pair(tmp_path, database_url)
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    cohort = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    derived = scenario.metadata(
+        title="HbA1c extract",
+        sensitivity="restricted",
+        derived_from=[
+            {"dataset": cohort, "weight": "3"},
+            {"dataset": "ds-remote0001", "publisher": institute.origin, "weight": "1"},
+        ],
+    )
+    extract = datasets.register_dataset(hospital.ledger, sam, derived).body["dataset"]
+    values = scenario.contract_values(hospital, institute, cohort)
+    values["terms"]["benefit_split"] = SPLIT
+    contract = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    lifecycle.propose_contract(hospital.ledger, sam, contract)
+    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, contract)
+    scenario.countersigned(hospital, institute, contract)
+    asked = requests.submit_request(hospital.ledger, rita, scenario.access_request(cohort))
+    _, issued = requests.approve_request(
+        hospital.ledger, hospital.key, sam, asked.body["request"], {}
+    )
+    publication = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/j.1"}
+    outputs.report_output(hospital.ledger, rita, issued.body["grant"], publication)
+    contributions.record_cost(
+        hospital.ledger, sam, {"amount": "100", "currency": "EUR", "description": "Hosting"}
+    )
+    ids = {"cohort": cohort, "extract": extract, "remote": "ds-remote0001"}
+    yield hospital, institute, ids
+    hospital.close()
+    institute.close()
+
+
+def facts_of(node: Node) -> Facts:
+    size = node.ledger.size()
+    return fold(Facts(), node.origin, (parse_entry(d) for d in node.ledger.entries(0, size)))
+
+
+def rules(hospital: Node, institute: Node, method: str, **extra: Any) -> dict[str, Any]:
+    members = [{"origin": hospital.origin}, {"origin": institute.origin}]
+    return {"event_weights": WEIGHTS, "method": method, "members": members, **extra}
+
+
+def today() -> tuple[str, str]:
+    """A period holding everything the fixture did, however long it took."""
+    day = datetime.now(UTC).date()
+    return (day - timedelta(days=1)).isoformat(), (day + timedelta(days=2)).isoformat()
+
+
+def test_the_period_and_its_events(world: World) -> None:
+    hospital, _, _ = world
+    start, end = today()
+    events = credit_events(facts_of(hospital), start, end)
+    assert sorted(e.type for e in events) == [
+        "cost.recorded", "dataset.published", "dataset.published", "grant.issued",
+        "output.publication",
+    ]  # fmt: skip
+    assert credit_events(facts_of(hospital), end, "2099-01-01") == []
+    cost = next(e for e in events if e.type == "cost.recorded")
+    assert cost.units == 100 and cost.institution == hospital.origin
+
+
+def test_every_method_and_the_payees(world: World) -> None:
+    hospital, institute, ids = world
+    h, i = hospital.origin, institute.origin
+    start, end = today()
+    shares = compute(facts_of(hospital), rules(hospital, institute, "proportional"), start, end)
+    # 1 + 1 (two publications) + 2 (grant) + 5 (publication) + 100 × 0.01 (cost)
+    assert shares.total == 10
+    # The extract keeps ½ of its publication's credit and passes ¾ and ¼ of the rest on.
+    assert shares.datasets == {
+        ids["cohort"]: 1 + Fraction(3, 8) + 2 + 5,
+        ids["extract"]: Fraction(1, 2),
+        ids["remote"]: Fraction(1, 8),
+    }
+    assert shares.institutions["proportional"] == {h: Fraction(79, 8), i: Fraction(1, 8)}
+    # Only the extract's publication is joint work: Shapley splits its 1 equally.
+    assert shares.institutions["shapley"] == {h: Fraction(19, 2), i: Fraction(1, 2)}
+    # Without the hospital nothing is left; without the institute, 9 of 10.
+    assert shares.institutions["leave-one-out"] == {h: Fraction(100, 11), i: Fraction(10, 11)}
+    assert shares.institutions["equal"] == {h: 5, i: 5}
+    for by_method in shares.institutions.values():
+        assert sum(by_method.values()) == 10
+
+    # The hospital's 79/8: grant and publication by the contract's split, the rest its own.
+    own = Payee(h, "institution", "St Example Hospital")
+    assert shares.payees == {
+        own: Fraction(23, 8) + Fraction(7, 5) + Fraction(7, 2),
+        Payee(h, "contributor", "Diabetes nursing team"): Fraction(2, 5) + 1,
+        Payee(h, "fund", "Patient fund"): Fraction(1, 5) + Fraction(1, 2),
+        Payee(i, "institution", "Northern Genomics Institute"): Fraction(1, 8),
+    }
+    # Under Shapley the same mix scales to the hospital's 19/2.
+    fair = compute(facts_of(hospital), rules(hospital, institute, "shapley"), start, end)
+    assert sum(p for k, p in fair.payees.items() if k.origin == h) == Fraction(19, 2)
+    assert fair.payees[own] == Fraction(19, 2) * (Fraction(311, 40) / Fraction(79, 8))
+
+
+def test_the_derived_keep_share_comes_from_the_rules(world: World) -> None:
+    hospital, institute, ids = world
+    start, end = today()
+    everything = rules(hospital, institute, "proportional", derived_keep="0")
+    shares = compute(facts_of(hospital), everything, start, end)
+    assert ids["extract"] not in shares.datasets
+    assert shares.datasets[ids["remote"]] == Fraction(1, 4)
+
+
+def test_costs_in_two_currencies_are_refused(world: World) -> None:
+    hospital, institute, _ = world
+    sam = scenario.actor(hospital, "sam")
+    contributions.record_cost(
+        hospital.ledger, sam, {"amount": "5", "currency": "GBP", "description": "Backup"}
+    )
+    start, end = today()
+    with pytest.raises(CreditError, match="costs in the period are in EUR, GBP"):
+        compute(facts_of(hospital), rules(hospital, institute, "shapley"), start, end)
