@@ -202,6 +202,22 @@ def _requested(conn: Connection, event: Event) -> None:
     )
 
 
+@projects("access.resubmitted")
+def _resubmitted(conn: Connection, event: Event) -> None:
+    b = event.body
+    title = b["details"]["project_title"]
+    due = f" Decide by {b['review_due']}." if "review_due" in b else ""
+    notify(
+        conn,
+        event,
+        _recipients(conn, roles=[STEWARD]),
+        f"Access request resubmitted: {_one_line(title)}",
+        f"{event.actor} resubmitted access request {b['request']} for “{title}” with the "
+        f"changes asked for.{due}",
+        _request_link(b["request"]),
+    )
+
+
 def _tell_researcher(conn: Connection, event: Event, verb: str) -> None:
     row = _request(conn, event)
     reason = event.body.get("reason")
@@ -222,6 +238,15 @@ def _approved(conn: Connection, event: Event) -> None:
         _tell_researcher(conn, event, "approved")
         return
     row = _request(conn, event)
+    notify(
+        conn,
+        event,
+        _recipients(conn, people=[row.researcher]),
+        f"Access request approved, awaiting co-approval: {_one_line(row.project_title)}",
+        f"{event.actor} approved your access request {row.id} for “{row.project_title}”; "
+        "its data need a director's co-approval before the grant is issued.",
+        _request_link(row.id),
+    )
     notify(
         conn,
         event,
@@ -300,7 +325,8 @@ def _publication_due(conn: Connection, event: Event) -> None:
 def _deletion_due(conn: Connection, event: Event) -> None:
     detail = (
         "has ended, and its contract requires every copy to be deleted: delete them and "
-        "attest it (POST /grants/{id}/deletion)."
+        f"attest it (consortium grant attest-deletion, or POST {API}/grants/"
+        f"{event.body['grant']}/deletion)."
     )
     _tell_holder(conn, event, "deletion to attest", detail)
 
@@ -340,15 +366,14 @@ def _consent(conn: Connection, event: Event) -> None:
 @projects("incident.reported")
 def _incident(conn: Connection, event: Event) -> None:
     b = event.body
-    holders = conn.execute(select(GRANT.c.holder).where(GRANT.c.id.in_(b["grants"]))).scalars()
-    notify(
-        conn,
-        event,
-        _recipients(conn, roles=[STEWARD, ADMIN], people=list(holders)),
-        f"Incident ({b['severity']}): {b['kind']}",
-        f"{event.actor} reported a {b['severity']} {b['kind']} incident: {b['description']}",
-        f"{API}/incidents",
-    )
+    subject = f"Incident ({b['severity']}): {b['kind']}"
+    text = f"{event.actor} reported a {b['severity']} {b['kind']} incident: {b['description']}"
+    staff = _recipients(conn, roles=[STEWARD, ADMIN])
+    notify(conn, event, staff, subject, text, f"{API}/incidents")
+    # Holders cannot read the incident list; each is pointed at the grant it touches.
+    for row in conn.execute(select(GRANT).where(GRANT.c.id.in_(b["grants"]))):
+        holder = [p for p in _recipients(conn, people=[row.holder]) if p not in staff]
+        notify(conn, event, holder, subject, text, f"{API}/grants/{row.id}")
 
 
 @projects("incident.grants_suspended")
@@ -362,6 +387,22 @@ def _suspended(conn: Connection, event: Event) -> None:
             f"Grant suspended: {_one_line(row.document['project_title'])}",
             f"Your grant {grant_id} is suspended while incident {event.body['incident']} is "
             "investigated. Do not use the data until it is reinstated.",
+            f"{API}/grants/{grant_id}",
+        )
+
+
+@projects("incident.closed")
+def _reinstated(conn: Connection, event: Event) -> None:
+    b = event.body
+    for grant_id in b["reinstated"]:
+        row = conn.execute(select(GRANT).where(GRANT.c.id == grant_id)).one()
+        notify(
+            conn,
+            event,
+            _recipients(conn, people=[row.holder]),
+            f"Grant reinstated: {_one_line(row.document['project_title'])}",
+            f"Your grant {grant_id} is reinstated: incident {b['incident']} is closed "
+            f"({b['resolution']}). You may use the data again under its terms.",
             f"{API}/grants/{grant_id}",
         )
 

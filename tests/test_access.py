@@ -54,7 +54,7 @@ def test_the_check_explains_each_term(world: tuple[Node, Node, str, str]) -> Non
     ok = requests.preview(hospital.engine, rita, ask(ds))
     assert ok["compatible"] is True
     found = {f["term"]: f for f in ok["findings"][ds]}
-    assert found["HMB"]["reason"] == "HMB request on a HMB contract: allowed"
+    assert found["HMB"]["reason"] == "HMB request on an HMB contract: allowed"
     assert found["IRB"]["verdict"] == "allowed"
     assert found["PUB"]["verdict"] == "obligation"
     payload = ask(ds, commercial=True, duration_months=24)
@@ -80,6 +80,10 @@ def _contract(purpose: str, modifiers: list[dict[str, Any]] | None = None) -> di
         "term": {"start": "2026-01-01", "end": "2030-12-31", "max_grant_months": 24},
         "obligations": {"report_outputs_within_days": None, "delete_on_expiry": False},
         "manual_review_of_incompatible_requests": True,
+        "parties": [
+            {"institution": "St Example Hospital"},
+            {"institution": "Northern Genomics Institute"},
+        ],
     }
 
 
@@ -241,8 +245,18 @@ def test_incompatible_requests_go_to_manual_review_where_allowed(
 ) -> None:
     hospital, _, ds, _ = world
     rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
-    # The non-commercial template allows manual review of incompatible requests.
-    event = requests.submit_request(hospital.ledger, rita, ask(ds, duration_months=18))
+    # The non-commercial template allows manual review of incompatible requests, but only a
+    # purpose may be waived: whether ancestry research is health research is for a person.
+    binding = refused(
+        hospital,
+        lambda: requests.submit_request(hospital.ledger, rita, ask(ds, duration_months=18)),
+        Invalid,
+    )
+    assert binding.message == "the request is refused on terms no review can waive"
+    assert binding.errors["findings"] == [
+        f"{ds}: grants under this contract last at most 12 months"
+    ]
+    event = requests.submit_request(hospital.ledger, rita, ask(ds, purposes=[{"code": "POA"}]))
     rid = event.body["request"]
     assert event.body["manual_review"] is True
     exc = refused(
@@ -252,7 +266,7 @@ def test_incompatible_requests_go_to_manual_review_where_allowed(
     )
     assert "reason" in exc.errors
     _, issued = requests.approve_request(
-        hospital.ledger, hospital.key, sam, rid, {"reason": "18 months agreed with the PI"}
+        hospital.ledger, hospital.key, sam, rid, {"reason": "the study is of disease risk"}
     )
     assert issued.kind == "grant.issued"
 
@@ -529,3 +543,95 @@ def test_obligation_reminders_come_once(world: tuple[Node, Node, str, str]) -> N
     [event] = obligations.remind_obligations(hospital.ledger, NODE, due)
     assert (event.kind, event.body["grant"]) == ("grant.deletion_reminder", quiet)
     assert obligations.remind_obligations(hospital.ledger, NODE, due) == []
+
+
+# --- terms no review can waive, and what may change between request and grant --------------
+
+
+def test_a_requester_outside_the_contract_cannot_even_submit(
+    world: tuple[Node, Node, str, str],
+) -> None:
+    hospital, _, ds, _ = world
+    rita = scenario.actor(hospital, "rita")
+    acme = ask(ds, institution="Acme Pharma Ltd")
+    shown = requests.preview(hospital.engine, rita, acme)
+    assert verdicts(shown, ds)["institution"] == "refused"
+    assert shown["submittable"] is False
+    assert shown["refusal"] == (
+        f"the request is refused on terms no review can waive: {ds}: Acme Pharma Ltd is not a "
+        "party to the contract (parties: St Example Hospital, Northern Genomics Institute)"
+    )
+    refused(hospital, lambda: requests.submit_request(hospital.ledger, rita, acme), Invalid)
+    # The institution's name is matched whatever its case.
+    lower = ask(ds, institution="northern genomics institute")
+    assert requests.preview(hospital.engine, rita, lower)["submittable"] is True
+
+
+def test_data_withdrawn_after_the_request_are_not_granted(
+    world: tuple[Node, Node, str, str],
+) -> None:
+    hospital, _, ds, _ = world
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    datasets.withdraw_dataset(hospital.ledger, sam, ds, {"reason": "errors found"})
+    exc = refused(
+        hospital,
+        lambda: requests.approve_request(hospital.ledger, hospital.key, sam, rid, {}),
+        Conflict,
+    )
+    assert exc.message == f"dataset {ds!r} has been withdrawn: no grant"
+
+
+def test_the_grant_is_for_the_version_the_contract_covers(
+    world: tuple[Node, Node, str, str],
+) -> None:
+    hospital, _, ds, _ = world
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata(title="Version two"))
+    assert datasets.get_dataset(hospital.engine, sam, ds)["published_version"] == 2
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    _, grant = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})
+    assert [(d["version"], d["contract_version"]) for d in grant.body["document"]["datasets"]] == [
+        (1, 1)
+    ]
+
+
+def test_a_grant_starts_with_its_contract(tmp_path: Path) -> None:
+    hospital, institute = scenario.pair(tmp_path)
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    start = datetime.now(UTC).date() + timedelta(days=40)
+    values = scenario.contract_values(hospital, institute, ds)
+    values["terms"]["term"] = {"start": start.isoformat(), "end": "2099-12-31"}
+    from consortium.contracts import lifecycle
+
+    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
+    lifecycle.propose_contract(hospital.ledger, sam, cid)
+    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
+    scenario.countersigned(hospital, institute, cid)
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    _, grant = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})
+    document = grant.body["document"]
+    assert document["valid_from"] == start.isoformat()
+    assert document["valid_until"] == compatibility.add_months(start, 12).isoformat()
+    hospital.close()
+    institute.close()
+
+
+def test_a_resubmission_restarts_the_review_clock(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    requests.return_request(hospital.ledger, sam, rid, {"reason": "add the ethics letter"})
+    # As if the researcher answered weeks later: the old due date has long passed.
+    with hospital.engine.begin() as conn:
+        conn.execute(
+            requests.REQUEST.update()
+            .where(requests.REQUEST.c.id == rid)
+            .values(review_due="2000-01-03")
+        )
+    event = requests.resubmit_request(hospital.ledger, rita, rid, ask(ds))
+    today = datetime.now(UTC).date()
+    due = requests.working_days_after(today, 3).isoformat()
+    assert event.body["review_due"] == due
+    assert requests.get_request(hospital.engine, sam, rid)["review_due"] == due

@@ -21,7 +21,7 @@ from conftest import token_for
 from sqlalchemy import select
 
 from consortium import events
-from consortium.access import grants, outputs, requests
+from consortium.access import grants, incidents, outputs, requests
 from consortium.api import create_app
 from consortium.auth.roles import NODE
 from consortium.cli import main
@@ -96,6 +96,7 @@ def test_request_approval_and_grant_reach_the_right_people(world: World) -> None
         ("grant.revoked", f"Grant revoked: {TITLE}"),
         ("grant.issued", f"Grant issued: {TITLE}"),
         ("access.co_approved", f"Access request co-approved: {TITLE}"),
+        ("access.approved", f"Access request approved, awaiting co-approval: {TITLE}"),
     ]
     assert "Reason: the study ended early" in inbox(hospital.engine, "rita")[0]["text"]
     assert seen(hospital, "ada") == seen(hospital, "lee") == []
@@ -442,3 +443,31 @@ def test_smtp_defaults_and_the_password_from_the_environment(
     monkeypatch.setenv("CONSORTIUM_SMTP_PASSWORD", "s3cret")
     assert smtp.password == "s3cret"
     assert "s3cret" not in repr(smtp)
+
+
+def test_resubmissions_and_reinstatements_are_told(world: World) -> None:
+    hospital, _, ds = world
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    rid = submit(hospital, ds)
+    requests.return_request(hospital.ledger, sam, rid, {"reason": "add the ethics letter"})
+    requests.resubmit_request(hospital.ledger, rita, rid, scenario.access_request(ds))
+    assert seen(hospital, "sue")[0] == (
+        "access.resubmitted",
+        f"Access request resubmitted: {TITLE}",
+    )
+    gid = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})[1].body["grant"]
+    incident = incidents.report_incident(
+        hospital.ledger, sam,
+        {"severity": "high", "kind": "misuse", "description": "Shared by e-mail.", "grants": [gid]},
+    ).body["incident"]  # fmt: skip
+    # The holder cannot read the incident list: their notice points at the grant.
+    told = inbox(hospital.engine, "rita")[0]
+    assert told["kind"] == "incident.reported" and told["link"] == f"/api/v1/grants/{gid}"
+    incidents.suspend_grants(hospital.ledger, sam, incident)
+    incidents.close_incident(
+        hospital.ledger, sam, incident, {"resolution": "A false alarm.", "reinstate": True}
+    )
+    assert seen(hospital, "rita")[:2] == [
+        ("incident.closed", f"Grant reinstated: {TITLE}"),
+        ("incident.grants_suspended", f"Grant suspended: {TITLE}"),
+    ]

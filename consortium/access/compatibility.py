@@ -5,6 +5,12 @@ Pure: no database, no clock beyond the dates it is given. Each finding says whic
 is about, a verdict, and why. ``refused`` findings make a request incompatible; ``review``
 findings are conditions a person must check (e.g. "use within an approved project only");
 ``obligation`` findings are what the grant will require; ``note`` is information.
+
+Only a refused *purpose* may be waived by a steward's manual review, where the contract
+allows it: whether a purpose falls under a DUO permission is a matter of reading (DUO's own
+comments leave room), while a missing ethics approval, a commercial use under NCU, a place of
+use outside GS, a legal basis that does not cover research or a requester outside the
+contract's parties are facts no reviewer may wave through.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ def assess(
     findings: list[Finding] = []
     add = lambda term, verdict, reason: findings.append(Finding(term, verdict, reason))  # noqa: E731
     _legal_basis(dataset, add)
+    _party(request, contract, add)
     _purposes(request, contract, add)
     modifiers = {resolve(m["code"]).shorthand: m for m in contract["modifiers"]}
     if "NCU" in modifiers or "NPUNCU" in modifiers:
@@ -149,14 +156,33 @@ def _legal_basis(dataset: dict[str, Any], add: Any) -> None:
         add("legal basis", ALLOWED, "subjects consented to secondary use")
 
 
+def _party(request: dict[str, Any], contract: dict[str, Any], add: Any) -> None:
+    institution = request["institution"]
+    parties = [p["institution"] for p in contract["parties"]]
+    if institution.casefold() in {p.casefold() for p in parties}:
+        add("institution", ALLOWED, f"{institution} is a party to the contract")
+    else:
+        add(
+            "institution",
+            REFUSED,
+            f"{institution} is not a party to the contract (parties: {', '.join(parties)})",
+        )
+
+
+def _article(code: str) -> str:
+    """ "an HMB", "a DS": the article as the shorthand is read aloud, letter by letter."""
+    return "an" if code[0] in "AEFHILMNORSX" else "a"
+
+
 def _purposes(request: dict[str, Any], contract: dict[str, Any], add: Any) -> None:
     granted = contract["purposes"]
     names = ", ".join(resolve(p["code"]).shorthand for p in granted)
+    on = f"on {_article(names)} {names} contract"
     for purpose in request["purposes"]:
         asked = resolve(purpose["code"]).shorthand
         matches = [p for p in granted if covers(p["code"], purpose["code"])]
         if not matches:
-            add(asked, REFUSED, f"{asked} request on a {names} contract: not covered")
+            add(asked, REFUSED, f"{asked} request {on}: not covered")
             continue
         disease_bound = [p for p in matches if resolve(p["code"]).shorthand == "DS"]
         if disease_bound and len(disease_bound) == len(matches):
@@ -166,7 +192,7 @@ def _purposes(request: dict[str, Any], contract: dict[str, Any], add: Any) -> No
                     asked, REFUSED, f"the contract allows DS only for {', '.join(sorted(diseases))}"
                 )
                 continue
-        add(asked, ALLOWED, f"{asked} request on a {names} contract: allowed")
+        add(asked, ALLOWED, f"{asked} request {on}: allowed")
 
 
 # ISO 3166-1 alpha-2 codes of the EU member states, for a GS region "EU".
@@ -204,3 +230,11 @@ _EU = frozenset(
 
 def compatible(findings: list[Finding]) -> bool:
     return all(f.verdict != REFUSED for f in findings)
+
+
+PURPOSE_TERMS = frozenset({"NRES", "GRU", "HMB", "DS", "POA"})
+
+
+def waivable(finding: dict[str, str]) -> bool:
+    """Whether a manual review may approve despite this finding (see the module's notes)."""
+    return finding["verdict"] != REFUSED or finding["term"] in PURPOSE_TERMS

@@ -71,29 +71,43 @@ class DeletionSchema(Schema):
     )
 
 
+def check_grantable(conn: Connection, datasets: list[dict[str, Any]]) -> None:
+    """Refuse (409) to approve access to data withdrawn, or whose consent was withdrawn,
+    since the request was checked."""
+    from consortium.registry.datasets import DATASET, WITHDRAWN
+
+    for d in datasets:
+        row = conn.execute(select(DATASET).where(DATASET.c.id == d["id"])).one()
+        if row.status == WITHDRAWN:
+            raise Conflict(f"dataset {d['id']!r} has been withdrawn: no grant")
+        if row.consent_withdrawn_at is not None:
+            raise Conflict(
+                f"consent for {d['id']!r} was withdrawn on {row.consent_withdrawn_at[:10]}: "
+                "no grant"
+            )
+
+
 def issue_grant(tx: LedgerTransaction, key: NodeKey, actor: Actor, request: Any) -> Event:
     """Write and sign the grant for an approved request, in the approval's transaction."""
-    from consortium.registry.datasets import DATASET
-
-    for d in request.datasets:
-        withdrawn = tx.conn.execute(
-            select(DATASET.c.consent_withdrawn_at).where(DATASET.c.id == d["id"])
-        ).scalar()
-        if withdrawn is not None:
-            raise Conflict(f"consent for {d['id']!r} was withdrawn on {withdrawn[:10]}: no grant")
+    check_grantable(tx.conn, request.datasets)
     today = datetime.now(UTC).date()
     details = request.details
-    ends = [
-        date.fromisoformat(
-            tx.conn.execute(
-                select(CONTRACT.c.term_end).where(
-                    CONTRACT.c.id == d["contract"], CONTRACT.c.version == d["contract_version"]
-                )
-            ).scalar_one()
-        )
+    terms = [
+        tx.conn.execute(
+            select(CONTRACT.c.document).where(
+                CONTRACT.c.id == d["contract"], CONTRACT.c.version == d["contract_version"]
+            )
+        ).scalar_one()["term"]
         for d in request.datasets
     ]
-    until = min([add_months(today, details["duration_months"]), *ends])
+    # A grant starts no earlier than every contract it rests on, and ends with the first.
+    start = max([today, *(date.fromisoformat(t["start"]) for t in terms)])
+    until = min(
+        [
+            add_months(start, details["duration_months"]),
+            *(date.fromisoformat(t["end"]) for t in terms),
+        ]
+    )
     conditions = sorted(
         {
             f["reason"]
@@ -118,7 +132,7 @@ def issue_grant(tx: LedgerTransaction, key: NodeKey, actor: Actor, request: Any)
         "commercial": details["commercial"],
         "datasets": request.datasets,
         "conditions": conditions,
-        "valid_from": today.isoformat(),
+        "valid_from": start.isoformat(),
         "valid_until": until.isoformat(),
     }
     return record(

@@ -206,6 +206,18 @@ def list_requests(engine: Engine, actor: Actor, status: str | None = None) -> li
 # --- the check -------------------------------------------------------------------------------
 
 
+def _covered(conn: Connection, contract: Any, dataset_id: str) -> tuple[int, dict[str, Any]]:
+    """The dataset version a contract covers (it names one), with its metadata: a request is
+    assessed, and granted, for the version the contract was signed over."""
+    version = next(d["version"] for d in contract.document["datasets"] if d["id"] == dataset_id)
+    meta = conn.execute(
+        select(VERSION.c.metadata).where(
+            VERSION.c.dataset_id == dataset_id, VERSION.c.version == version
+        )
+    ).scalar_one()
+    return version, meta
+
+
 def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]:
     """Resolve each dataset to its version and contract and assess the request against them.
 
@@ -232,16 +244,14 @@ def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]
                 + (f" under {choice['contract']!r}" if "contract" in choice else "")
             ]
             continue
-        version = row.published_version
-        meta = conn.execute(
-            select(VERSION.c.metadata).where(
-                VERSION.c.dataset_id == row.id, VERSION.c.version == version
-            )
-        ).scalar_one()
+
         # Among several contracts, the first under which the request is compatible.
-        assessed = [(c, compatibility.assess(data, meta, c.document, today)) for c in contracts]
-        contract, found = next(
-            ((c, f) for c, f in assessed if compatibility.compatible(f)), assessed[0]
+        assessed = []
+        for c in contracts:
+            version, meta = _covered(conn, c, row.id)
+            assessed.append((c, version, meta, compatibility.assess(data, meta, c.document, today)))
+        contract, version, meta, found = next(
+            (a for a in assessed if compatibility.compatible(a[3])), assessed[0]
         )
         if row.status == WITHDRAWN:
             found.insert(
@@ -273,29 +283,49 @@ def check(conn: Connection, data: dict[str, Any], today: date) -> dict[str, Any]
     if errors:
         raise Invalid("these datasets cannot be requested", errors)
     ok = all(f["verdict"] != compatibility.REFUSED for fs in findings.values() for f in fs)
-    blocked = [ds for ds, fs in findings.items() if any(f["term"] == "consent" for f in fs)]
-    if blocked:
-        raise Invalid(
-            "consent was withdrawn", {"datasets": [f"{ds}: no new grants" for ds in blocked]}
-        )
-    if not ok and not manual_ok:
-        raise Invalid(
-            "the request is not compatible with the contract, which allows no manual review",
-            {
-                "findings": [
-                    f"{ds}: {f['reason']}"
-                    for ds, fs in findings.items()
-                    for f in fs
-                    if f["verdict"] == compatibility.REFUSED
-                ]
-            },
-        )
     return {
         "datasets": chosen,
         "findings": findings,
         "manual_review": not ok,
         "second_approval": second,
+        "refusal": _refusal(findings, ok or manual_ok),
     }
+
+
+def _refusal(findings: dict[str, list[dict[str, str]]], reviewable: bool) -> Invalid | None:
+    """Why the request cannot be submitted at all, if it cannot: consent withdrawn, a term no
+    review can waive, or refused terms under a contract that allows no manual review."""
+
+    def refused(keep: Any) -> list[str]:
+        return [
+            f"{ds}: {f['reason']}"
+            for ds, fs in findings.items()
+            for f in fs
+            if f["verdict"] == compatibility.REFUSED and keep(f)
+        ]
+
+    blocked = [ds for ds, fs in findings.items() if any(f["term"] == "consent" for f in fs)]
+    if blocked:
+        return Invalid(
+            "consent was withdrawn", {"datasets": [f"{ds}: no new grants" for ds in blocked]}
+        )
+    binding = refused(lambda f: not compatibility.waivable(f))
+    if binding:
+        return Invalid("the request is refused on terms no review can waive", {"findings": binding})
+    if not reviewable:
+        return Invalid(
+            "the request is not compatible with the contract, which allows no manual review",
+            {"findings": refused(lambda f: True)},
+        )
+    return None
+
+
+def _submittable(result: dict[str, Any]) -> dict[str, Any]:
+    """The check's result for the ledger, or the reason it cannot be submitted."""
+    refusal = result.pop("refusal")
+    if refusal is not None:
+        raise refusal
+    return result
 
 
 def preview(engine: Engine, actor: Actor, payload: dict[str, Any]) -> dict[str, Any]:
@@ -304,7 +334,13 @@ def preview(engine: Engine, actor: Actor, payload: dict[str, Any]) -> dict[str, 
     data = RequestSchema().load(payload)
     with engine.connect() as conn:
         result = check(conn, data, datetime.now(UTC).date())
+    refusal = result.pop("refusal")
     result["compatible"] = not result.pop("manual_review")
+    result["submittable"] = refusal is None
+    if refusal is not None:
+        result["refusal"] = f"{refusal.message}: " + "; ".join(
+            m for messages in refusal.errors.values() for m in messages
+        )
     return result
 
 
@@ -330,7 +366,7 @@ def submit_request(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Eve
     data = RequestSchema().load(payload)
     with ledger.transaction() as tx:
         today = datetime.now(UTC).date()
-        result = check(tx.conn, data, today)
+        result = _submittable(check(tx.conn, data, today))
         days = current_settings(tx.conn)["review_deadline_days"]
         request_id = new_id("req")
         return record(
@@ -366,10 +402,14 @@ def resubmit_request(ledger: Ledger, actor: Actor, request_id: str, payload: dic
     with ledger.transaction() as tx:
         if _row(tx.conn, request_id).researcher != actor.name:
             raise Forbidden("only the researcher who made a request may resubmit it")
-        result = check(tx.conn, data, datetime.now(UTC).date())
+        today = datetime.now(UTC).date()
+        result = _submittable(check(tx.conn, data, today))
+        # The stewards' clock starts again: the request is back in their hands.
+        days = current_settings(tx.conn)["review_deadline_days"]
+        due = working_days_after(today, days).isoformat()
         return _transition(
             tx, actor, request_id, "resubmitted", (RETURNED,),
-            {"details": _details(data), **result},
+            {"details": _details(data), **result, "review_due": due},
         )[1]  # fmt: skip
 
 
@@ -407,12 +447,14 @@ def approve_request(
     ledger: Ledger, key: Any, actor: Actor, request_id: str, payload: dict
 ) -> list[Event]:
     """The steward's approval; it issues the grant unless a director must co-approve."""
-    from consortium.access.grants import issue_grant
+    from consortium.access.grants import check_grantable, issue_grant
 
     actor.require(STEWARD)
     reason = OptionalReasonSchema().load(payload).get("reason")
     with ledger.transaction() as tx:
         row = _row(tx.conn, request_id)
+        if row.status == SUBMITTED:
+            check_grantable(tx.conn, row.datasets)
         if row.researcher == actor.name:
             raise Forbidden("a request must be approved by someone other than who made it")
         if row.status == SUBMITTED and row.manual_review and not reason:
@@ -501,6 +543,7 @@ def _resubmitted(conn: Connection, event: Event) -> None:
         findings=b["findings"],
         manual_review=b["manual_review"],
         second_approval=b["second_approval"],
+        **({"review_due": b["review_due"]} if "review_due" in b else {}),
     )
     _decided(conn, event, "resubmitted")
 

@@ -35,6 +35,10 @@ class FindingView(Schema):
 
 class CheckView(Schema):
     compatible = fields.Boolean()
+    submittable = fields.Boolean(
+        metadata={"description": "Whether it can be submitted (if not compatible: for review)."}
+    )
+    refusal = fields.String(metadata={"description": "Why it cannot be submitted, if so."})
     second_approval = fields.Boolean(metadata={"description": "A director must co-approve."})
     datasets = fields.List(fields.Dict())
     findings = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FindingView)))

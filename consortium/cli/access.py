@@ -62,6 +62,10 @@ def request_check(ctx: Context, request_file: Path, as_user: str | None) -> None
     _findings(result["findings"])
     verdict = "compatible" if result["compatible"] else "NOT compatible"
     out.print(f"The request is {verdict} with the contracts.")
+    if not result["submittable"]:
+        out.print(f"It cannot be submitted: {result['refusal']}")
+    elif not result["compatible"]:
+        out.print("It can be submitted for manual review: a steward decides on the refused terms.")
     if result["second_approval"]:
         out.print("A director must co-approve it (highly sensitive or genetic data).")
 
