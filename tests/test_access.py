@@ -635,3 +635,22 @@ def test_a_resubmission_restarts_the_review_clock(world: tuple[Node, Node, str, 
     due = requests.working_days_after(today, 3).isoformat()
     assert event.body["review_due"] == due
     assert requests.get_request(hospital.engine, sam, rid)["review_due"] == due
+
+
+def test_anyone_may_ask_whether_a_grant_is_in_force(world: tuple[Node, Node, str, str]) -> None:
+    from consortium.api import create_app
+
+    hospital, _, ds, _ = world
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    _, issued = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})
+    gid = issued.body["grant"]
+    client = create_app(hospital).test_client()
+    shown = client.get(f"/api/v1/grants/{gid}/status").json
+    assert (shown["status"], shown["ended_at"]) == ("active", None)
+    assert shown["valid_until"] == issued.body["document"]["valid_until"]
+    grants.revoke_grant(hospital.ledger, sam, gid, {"reason": "the study ended"})
+    assert client.get(f"/api/v1/grants/{gid}/status").json["status"] == "revoked"
+    assert client.get("/api/v1/grants/gr-unknown000/status").status_code == 404
+    settings = client.get("/api/v1/settings").json
+    assert (settings["review_deadline_days"], settings["publication_reminder_months"]) == (3, 12)

@@ -88,3 +88,17 @@ def test_request_to_verified_grant(tmp_path: Path) -> None:
     again = run(home, "grant", "attest-deletion", grant_id, "--statement", "x", "--as", "rita",
                 ok=False)  # fmt: skip
     assert "attested" in again.output
+
+    shown = json.loads(run(home, "grant", "show", grant_id, "--as", "rita").output)
+    assert shown["status"] == "revoked" and shown["deletion_attested_at"]
+    assert shown["review_reason"]  # consent was withdrawn while it was active
+
+    # The inbox at the console: newest first, unread marked, and marked read one by one.
+    listed = run(home, "inbox", "--as", "rita").output.splitlines()
+    first = listed[0].split()
+    assert first[0] == "*" and first[1].endswith(":rita") and "Grant revoked" in listed[0]
+    run(home, "inbox", "--read", first[1], "--as", "rita")
+    assert first[1] not in run(home, "inbox", "--unread", "--as", "rita").output
+    assert run(home, "inbox", "--read", "0:nobody", "--as", "rita", ok=False).output.startswith(
+        "Error: "
+    )

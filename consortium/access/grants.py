@@ -162,6 +162,21 @@ def get_grant(engine: Engine, actor: Actor, grant_id: str) -> dict[str, Any]:
     return _view(row)
 
 
+def grant_status(engine: Engine, grant_id: str) -> dict[str, Any]:
+    """What anyone holding a grant file may ask the issuer: is it still in force? Only the
+    status and dates, which the file's holder already shows to whoever verifies it."""
+    with engine.connect() as conn:
+        row = _row(conn, grant_id)
+    return {
+        "grant": row.id,
+        "status": row.status,
+        "valid_from": row.document["valid_from"],
+        "valid_until": row.valid_until,
+        "ended_at": row.ended_at,
+        "digest": document_digest(row.document),
+    }
+
+
 def list_grants(engine: Engine, actor: Actor, status: str | None = None) -> list[dict]:
     with engine.connect() as conn:
         query = select(GRANT).order_by(GRANT.c.issued_at, GRANT.c.id)

@@ -81,6 +81,19 @@ class GrantView(Schema):
     issued_at = fields.String()
     ended_at = fields.String(allow_none=True)
     end_reason = fields.String(allow_none=True)
+    review_reason = fields.String(
+        allow_none=True, metadata={"description": "Why it is flagged for review (consent)."}
+    )
+    deletion_attested_at = fields.String(allow_none=True)
+
+
+class GrantStatusView(Schema):
+    grant = fields.String()
+    status = fields.String(metadata={"description": ", ".join(grants.STATUSES)})
+    valid_from = fields.String()
+    valid_until = fields.String()
+    ended_at = fields.String(allow_none=True)
+    digest = fields.String(metadata={"description": "Compare with the grant file's document."})
 
 
 class GrantFile(Schema):
@@ -230,6 +243,14 @@ class OneGrant(MethodView):
     @blp.response(200, GrantView)
     def get(self, grant_id: str) -> dict[str, Any]:
         return grants.get_grant(node().engine, actor(), grant_id)
+
+
+@blp.route("/grants/<grant_id>/status")
+class OneGrantStatus(MethodView):
+    @blp.response(200, GrantStatusView)
+    def get(self, grant_id: str) -> dict[str, Any]:
+        """Whether a grant is still in force: public, for anyone verifying a grant file."""
+        return grants.grant_status(node().engine, grant_id)
 
 
 @blp.route("/grants/<grant_id>/file")

@@ -31,6 +31,12 @@ class MemberView(EntryRef):
 
 class SettingsView(EntryRef):
     director_approval_required = fields.Boolean()
+    review_deadline_days = fields.Integer(
+        metadata={"description": "Working days a steward has to decide a request."}
+    )
+    publication_reminder_months = fields.Integer(
+        metadata={"description": "Months after a PUB grant before the holder is reminded."}
+    )
 
 
 class DatasetView(EntryRef):

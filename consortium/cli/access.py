@@ -239,6 +239,17 @@ def grant_list(ctx: Context, status: str | None, as_user: str | None) -> None:
             )
 
 
+@grant_group.command("show")
+@click.argument("grant_id")
+@as_option
+@data_dir_option
+@pass_ctx
+def grant_show(ctx: Context, grant_id: str, as_user: str | None) -> None:
+    """One grant as JSON: its signed document, status and what was attested."""
+    with opened(ctx) as node:
+        dump_json(grants.get_grant(node.engine, acting(node, as_user), grant_id))
+
+
 @grant_group.command("export")
 @click.argument("grant_id")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
@@ -277,7 +288,7 @@ def grant_verify(grant_file: Path, vkey: str | None) -> None:
         out.print("Note: trusted the key in the file; pass --vkey to pin the issuer's key.")
     out.print(
         "Revocation cannot be checked offline: ask the issuing node "
-        f"(GET /api/v1/grants/{summary['grant']}) or read its ledger."
+        f"(GET /api/v1/grants/{summary['grant']}/status, no sign-in needed) or read its ledger."
     )
     if summary["expired"]:
         raise click.ClickException(f"grant {summary['grant']} expired on {summary['valid_until']}")

@@ -313,7 +313,10 @@ def dataset_list(
     args = {"q": " ".join(words) or None, "purpose": purpose, "status": status}
     with opened(ctx) as node:
         query = SearchSchema().load({k: v for k, v in args.items() if v is not None})
-        for d in catalogue.search(node.engine, acting(node, as_user), **query):
+        found = catalogue.search(node.engine, acting(node, as_user), **query)
+        if not found:
+            click.echo("No datasets match." if words or purpose else "No datasets.", err=True)
+        for d in found:
             title = d.get("metadata", {}).get("title", "(metadata withheld)")
             pending = ""
             published = d["published_version"]
