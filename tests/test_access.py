@@ -654,3 +654,20 @@ def test_anyone_may_ask_whether_a_grant_is_in_force(world: tuple[Node, Node, str
     assert client.get("/api/v1/grants/gr-unknown000/status").status_code == 404
     settings = client.get("/api/v1/settings").json
     assert (settings["review_deadline_days"], settings["publication_reminder_months"]) == (3, 12)
+
+
+def test_no_grant_under_a_contract_terminated_since_the_request(
+    world: tuple[Node, Node, str, str],
+) -> None:
+    from consortium.contracts import lifecycle
+
+    hospital, _, ds, contract = world
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    lifecycle.terminate_contract(hospital.ledger, sam, contract, {"reason": "breach"})
+    exc = refused(
+        hospital,
+        lambda: requests.approve_request(hospital.ledger, hospital.key, sam, rid, {}),
+        Conflict,
+    )
+    assert exc.message == f"contract {contract!r} v1 is terminated: no grant"

@@ -5,20 +5,31 @@ The guide's example files are read out of the markdown itself (the blocks marked
 profiles the guide's sample CSV, registers the cohort and attaches the profile, the director
 approves it, a derived dataset waits for its sources to be published, the two institutions
 sign the contract across their nodes, amend it, drop an unwanted amendment and terminate it.
-A change to the code that breaks what the guide tells a steward to do, or to the error
-messages it quotes, fails here.
+Then, under a new contract, a researcher's request is returned, resubmitted and approved, the
+grant is exported and verified, suspended by an incident and reinstated, flagged by a consent
+withdrawal, revoked, and its deletion attested; the inbox is read on the console, and
+transparency and e-mail through the API. A change to the code that breaks what the guide tells
+a steward to do, or to the error messages it quotes, fails here.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from guide import Guide, error, last_line, run
+from flask.testing import FlaskClient
+from guide import Guide, error, generic, last_line, run
+
+from consortium.access.requests import working_days_after
+from consortium.api import create_app
+from consortium.node import Node
 
 GUIDE = Guide("guide-steward.md")
 HOSPITAL = "ledger.st-marys.example.org"
@@ -47,6 +58,7 @@ class Nodes:
             vkeys[origin] = next(
                 line.split()[1] for line in out.splitlines() if line.split()[:1] == ["vkey"]
             )
+        self.vkeys = vkeys
         self.h("user", "add", "amira", "--name", "Amira Haddad", "--role", "admin")
         self.h("user", "add", "wei", "--name", "Dr Wei Zhang", "--role", "steward", "--as", "amira")
         self.h(
@@ -144,6 +156,27 @@ class Nodes:
             "contract", "add-signature", contract, "--party", INSTITUTE,
             "--signature", last_line(countersigned), "--as", "wei",
         )  # fmt: skip
+
+    def contract_for(self, dataset: str, name: str) -> str:
+        """Sections 9-11: the guide's contract for ``dataset``, signed by both institutions."""
+        values = self.write(f"{name}-values.json", self.contract_values(dataset))
+        contract = last_line(self.h("contract", "draft", values, "--as", "wei"))
+        done = self.sign_round(contract, f"{name}-for-ngi.json")
+        assert f"{contract} v1 is active" in done.stdout
+        return contract
+
+    def token(self, username: str) -> str:
+        """An API token, as the operator prints one with `consortium token create`."""
+        return self.h("token", "create", "--actor", username, "--days", "1").stdout.strip()
+
+    @contextmanager
+    def api(self) -> Iterator[FlaskClient]:
+        """The hospital's node served in process (sections 15, 21 and 22 use the API)."""
+        node = Node.open(self.hospital)
+        try:
+            yield create_app(node).test_client()
+        finally:
+            node.close()
 
     def verify_both(self) -> None:
         """Section 14: every writing command cut a checkpoint, so verify covers everything."""
@@ -304,3 +337,258 @@ def test_the_error_messages_the_guide_quotes_are_real(
     document = nodes.write("contract-for-ngi.json", nodes.h("contract", "export", contract).stdout)
     nodes.i("contract", "countersign", document, "--as", "lena")
     assert_quoted(nodes.i("contract", "countersign", document, "--as", "lena", ok=False))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def dated(text: str) -> str:
+    """Ids and dates as any run writes them: the guide quotes those of its own run."""
+    return re.sub(r"\d{4}-\d{2}-\d{2}", "DATE", generic(text))
+
+
+def assert_quoted_dated(result: Result) -> None:
+    """Like ``assert_quoted``, for a message that names a date."""
+    message = dated(error(result))
+    assert message in dated(guide_text()), f"{GUIDE.path.name} does not quote: {message}"
+
+
+def request_file(
+    nodes: Nodes, dataset: str, name: str = "access-request.json", **changes: Any
+) -> tuple[Path, dict[str, Any]]:
+    """The guide's request file (section 16), for ``dataset``."""
+    request = {**guide_json("access-request"), **changes}
+    assert len(request["datasets"]) == 1
+    request["datasets"] = [{"id": dataset}]
+    return nodes.write(name, request), request
+
+
+HMB = [{"code": "HMB"}]  # the purpose the guide's researcher resubmits with (section 17)
+
+
+def test_reviewing_requests_and_looking_after_grants(nodes: Nodes) -> None:
+    dataset = nodes.register_cohort()
+    # Section 15: requests need an active contract; the admin gives stewards 5 working days.
+    contract = nodes.contract_for(dataset, "contract-2")
+    assert json.loads(nodes.h("settings").stdout)["review_deadline_days"] == 3
+    with nodes.api() as api:
+        admin = bearer(nodes.token("amira"))
+        changed = api.put("/api/v1/settings", json={"review_deadline_days": 5}, headers=admin)
+        assert changed.status_code == 200, changed.text
+        assert changed.get_json()["review_deadline_days"] == 5
+    assert json.loads(nodes.h("settings").stdout)["review_deadline_days"] == 5
+
+    # Section 16: the researcher asks for GRU on an HMB contract: manual review.
+    nodes.h(
+        "user", "add", "aisha", "--name", "Dr Aisha Rahman", "--role", "researcher",
+        "--as", "amira",
+    )  # fmt: skip
+    path, request = request_file(nodes, dataset)
+    submitted = nodes.h("request", "submit", path, "--as", "aisha")
+    due = working_days_after(datetime.now(UTC).date(), 5).isoformat()
+    assert f"for manual review; decision due {due}" in submitted.stdout
+    req = last_line(submitted)
+    title = request["project_title"]
+    queue = nodes.h("request", "list", "--as", "wei").stdout
+    assert f"{req}  submitted  due {due}  aisha  {title} (manual review)" in queue
+    shown = json.loads(nodes.h("request", "show", req, "--as", "wei").stdout)
+    assert (shown["manual_review"], shown["second_approval"], shown["compatible"]) == (
+        True, False, False,
+    )  # fmt: skip
+    assert shown["datasets"] == [
+        {"contract": contract, "contract_version": 1, "id": dataset, "version": 1}
+    ]
+    verdicts = {f["term"]: f["verdict"] for f in shown["findings"][dataset]}
+    assert [t for t, v in verdicts.items() if v == "refused"] == ["GRU"]
+    assert verdicts["IRB"] == verdicts["institution"] == "allowed"
+    assert verdicts["PUB"] == verdicts["deletion"] == "obligation"
+
+    # Section 17: approving it needs a reason; return it, she resubmits with HMB, approve.
+    assert_quoted(nodes.h("request", "approve", req, "--as", "wei", ok=False))
+    returned = nodes.h("request", "return", req, "--reason", "ask for HMB", "--as", "wei")
+    assert f"access.returned {req}" in returned.stdout
+    assert_quoted(nodes.h("request", "approve", req, "--as", "wei", ok=False))
+    request["purposes"] = HMB
+    nodes.write("access-request.json", request)
+    nodes.h("request", "resubmit", req, path, "--as", "aisha")
+    queue = nodes.h("request", "list", "--as", "wei").stdout
+    assert f"{req}  submitted  due {due}  aisha  {title}\n" in queue  # no longer manual review
+    approved = nodes.h("request", "approve", req, "--as", "wei").stdout
+    grant = req.replace("req-", "gr-", 1)
+    assert f"access.approved {req}" in approved and f"grant.issued {grant}" in approved
+    assert_quoted(nodes.h("request", "approve", req, "--as", "wei", ok=False))
+
+    # An ancestry (POA) request is denied, with a reason.
+    ancestry, _ = request_file(
+        nodes, dataset, "ancestry-request.json", purposes=[{"code": "POA"}],
+        project_title="Ancestry and the risk of diabetic retinopathy",
+    )  # fmt: skip
+    other = nodes.h("request", "submit", ancestry, "--as", "aisha")
+    assert "for manual review" in other.stdout
+    other_id = last_line(other)
+    assert_quoted(nodes.h("request", "deny", other_id, "--as", "wei", ok=False))
+    nodes.h("request", "deny", other_id, "--reason", "HMB excludes ancestry", "--as", "wei")
+    listed = nodes.h("request", "list", "--as", "wei").stdout
+    assert f"{req}  approved" in listed and f"{other_id}  denied" in listed
+
+    # Section 18: the signed grant starts with the contract's term; verified offline.
+    assert f"{grant}  active  until" in nodes.h("grant", "list", "--as", "wei").stdout
+    exported = nodes.root / "grant-rahman.json"
+    nodes.h("grant", "export", grant, "--output", exported, "--as", "wei")
+    document = json.loads(exported.read_text(encoding="utf-8"))["document"]
+    assert document["holder"] == {
+        "institution": request["institution"],
+        "investigator": request["investigator"],
+        "username": "aisha",
+    }
+    assert "report every output within 90 days" in document["conditions"]
+    start = guide_json("contract-values")["terms"]["term"]["start"]
+    assert document["valid_from"] == max(datetime.now(UTC).date().isoformat(), start)
+    verified = run("grant", "verify", exported, "--vkey", nodes.vkeys[HOSPITAL]).stdout
+    assert f"OK grant {grant} signed by {HOSPITAL}; valid, " in verified
+
+    # Section 19: the incident suspends the grant in one action; closing it reinstates it.
+    incident = last_line(
+        nodes.h(
+            "incident", "report", "--severity", "high", "--kind", "breach",
+            "--description", "A laptop was stolen.", "--dataset", dataset, "--as", "wei",
+        )
+    )  # fmt: skip
+    suspended = nodes.h("incident", "suspend-grants", incident, "--as", "wei")
+    assert f"Suspended {grant} (ledger entry" in suspended.stdout
+    assert f"{grant}  suspended" in nodes.h("grant", "list", "--as", "wei").stdout
+    assert_quoted(nodes.h("incident", "suspend-grants", incident, "--as", "wei", ok=False))
+    nodes.h(
+        "incident", "close", incident, "--resolution", "No data exposed.", "--reinstate",
+        "--as", "wei",
+    )  # fmt: skip
+    assert f"{grant}  active" in nodes.h("grant", "list", "--as", "wei").stdout
+    assert_quoted(
+        nodes.h("incident", "close", incident, "--resolution", "x", "--as", "wei", ok=False)
+    )
+
+    # Section 20: consent withdrawal flags the grant and stops new ones; revoke; deletion.
+    withdrawn = nodes.h(
+        "dataset", "withdraw-consent", dataset, "--reason", "letter", "--as", "wei"
+    ).stdout
+    assert f"Consent withdrawn for {dataset}; grants flagged for review: {grant}" in withdrawn
+    checked = last_line(nodes.h("request", "check", path, "--as", "wei"))
+    assert checked.startswith("It cannot be submitted: consent was withdrawn")
+    assert dated(checked) in dated(guide_text())
+    flagged = json.loads(nodes.h("grant", "show", grant, "--as", "wei").stdout)
+    assert flagged["review_reason"] == f"consent withdrawn for {dataset}: letter"
+    assert_quoted(
+        nodes.h("dataset", "withdraw-consent", dataset, "--reason", "x", "--as", "wei", ok=False)
+    )
+    nodes.h("grant", "revoke", grant, "--reason", "consent withdrawn", "--as", "wei")
+    assert f"{grant}  revoked" in nodes.h("grant", "list", "--as", "wei").stdout
+    assert_quoted(nodes.h("grant", "revoke", grant, "--reason", "x", "--as", "wei", ok=False))
+    statement = ("--statement", "All copies were deleted.")
+    assert_quoted(nodes.h("grant", "attest-deletion", grant, *statement, "--as", "wei", ok=False))
+    attested = nodes.h("grant", "attest-deletion", grant, *statement, "--as", "aisha")
+    assert f"Deletion attested for {grant}" in attested.stdout
+    ended = json.loads(nodes.h("grant", "show", grant, "--as", "wei").stdout)
+    assert ended["deletion_attested_at"] is not None
+
+    # Section 22: the inbox; a contributor named with a username hears of the grant.
+    inbox = nodes.h("inbox", "--as", "wei").stdout.splitlines()
+    assert [line.split("  ")[-1] for line in inbox] == [
+        "New access request: Ancestry and the risk of diabetic retinopathy",
+        f"Access request resubmitted: {title}",
+        f"New access request: {title}",
+    ]
+    first = inbox[-1].split()[1]
+    assert f"Marked {first} read." in nodes.h("inbox", "--read", first, "--as", "wei").stdout
+    assert len(nodes.h("inbox", "--unread", "--as", "wei").stdout.splitlines()) == 2
+    told = nodes.h("inbox", "--as", "okafor").stdout.splitlines()
+    assert [line.split("  ")[-1] for line in told] == [f"Grant issued: {title}"]
+
+    # Sections 21 and 22 through the API: transparency, statistics, e-mail.
+    wei = bearer(nodes.token("wei"))
+    with nodes.api() as api:
+        seen = api.get(f"/api/v1/datasets/{dataset}/transparency", headers=wei)
+        assert [(g["grant"], g["status"]) for g in seen.get_json()["grants"]] == [
+            (grant, "revoked")
+        ]
+        assert api.get(f"/api/v1/datasets/{dataset}/transparency").status_code == 404
+        summary = api.get("/api/v1/transparency").get_json()
+        assert (summary["grants_by_status"], summary["grants_by_purpose"]) == (
+            {"revoked": 1}, {"HMB": 1},
+        )  # fmt: skip
+        times = api.get("/api/v1/statistics/approval-times").get_json()
+        assert (times["decided"], times["open"], times["overdue"]) == (2, 0, 0)
+        unread = api.get("/api/v1/inbox?unread=true", headers=wei).get_json()
+        assert [n["link"] for n in unread] == [
+            f"/api/v1/access-requests/{r}" for r in (other_id, req)
+        ]
+        address = {"email": "wei.zhang@st-marys.example.org"}
+        mail = api.put("/api/v1/me/email", json=address, headers=wei)
+        assert mail.get_json() == {**address, "username": "wei"}
+    nodes.verify_both()
+
+
+def test_the_access_error_messages_the_guide_quotes_are_real(nodes: Nodes) -> None:
+    nodes.h(
+        "user", "add", "aisha", "--name", "Dr Aisha Rahman", "--role", "researcher",
+        "--as", "amira",
+    )  # fmt: skip
+    nodes.h(
+        "user", "add", "noor", "--name", "Dr Noor", "--role", "steward", "--role", "researcher",
+        "--as", "amira",
+    )  # fmt: skip
+    nodes.h(
+        "user", "add", "chen", "--name", "Dr Chen", "--role", "steward", "--role", "director",
+        "--as", "amira",
+    )  # fmt: skip
+
+    # A contributor's username must be a person on this node.
+    metadata = guide_json("metadata")
+    assert metadata["contributors"][3]["username"] == "okafor"
+    metadata["contributors"][3]["username"] = "okafr"
+    bad = nodes.write("bad.json", metadata)
+    assert_quoted(nodes.h("dataset", "register", bad, "--as", "wei", ok=False))
+
+    # No request before a contract covers the dataset.
+    dataset = nodes.register_cohort()
+    path, _ = request_file(nodes, dataset, purposes=HMB)
+    assert_quoted(nodes.h("request", "check", path, "--as", "wei", ok=False))
+    nodes.contract_for(dataset, "contract")
+    assert "The request is compatible" in nodes.h("request", "check", path, "--as", "wei").stdout
+
+    # Nobody approves their own request.
+    own = last_line(nodes.h("request", "submit", path, "--as", "noor"))
+    assert_quoted(nodes.h("request", "approve", own, "--as", "noor", ok=False))
+
+    # Highly sensitive data: a director co-approves, after a steward, and not the same person.
+    sensitive = guide_json("metadata")
+    sensitive.update(sensitivity="highly-sensitive", title="Genotyped subset of the cohort")
+    subset = nodes.register("subset.json", sensitive)
+    nodes.contract_for(subset, "subset-contract")
+    subset_path, _ = request_file(nodes, subset, "subset-request.json", purposes=HMB)
+    checked = nodes.h("request", "check", subset_path, "--as", "wei").stdout
+    assert "A director must co-approve it" in checked
+    first = last_line(nodes.h("request", "submit", subset_path, "--as", "aisha"))
+    assert_quoted(nodes.h("request", "co-approve", first, "--as", "okafor", ok=False))
+    approved = nodes.h("request", "approve", first, "--as", "chen").stdout
+    assert f"access.approved {first}" in approved and "grant.issued" not in approved
+    assert f"{first}  awaiting-second-approval" in nodes.h("request", "list", "--as", "wei").stdout
+    assert_quoted(nodes.h("request", "co-approve", first, "--as", "wei", ok=False))
+    assert_quoted(nodes.h("request", "deny", first, "--reason", "x", "--as", "wei", ok=False))
+    assert_quoted(nodes.h("request", "co-approve", first, "--as", "chen", ok=False))
+    co_approved = nodes.h("request", "co-approve", first, "--as", "okafor").stdout
+    assert f"access.co_approved {first}" in co_approved
+    assert f"grant.issued {first.replace('req-', 'gr-', 1)}" in co_approved
+
+    # The subset is withdrawn while a request for it waits: it can no longer be granted.
+    late = last_line(nodes.h("request", "submit", subset_path, "--as", "aisha"))
+    nodes.h("dataset", "withdraw", subset, "--reason", "error found", "--as", "wei")
+    assert_quoted(nodes.h("request", "approve", late, "--as", "chen", ok=False))
+
+    # Consent withdrawn while a request waits: it can no longer be granted either.
+    waiting = last_line(nodes.h("request", "submit", path, "--as", "aisha"))
+    nodes.h("dataset", "withdraw-consent", dataset, "--reason", "letter", "--as", "wei")
+    refused = nodes.h("request", "approve", waiting, "--as", "wei", ok=False)
+    assert datetime.now(UTC).date().isoformat() in error(refused)
+    assert_quoted_dated(refused)
+    nodes.h("request", "deny", waiting, "--reason", "consent withdrawn", "--as", "wei")

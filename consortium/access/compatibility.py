@@ -107,7 +107,8 @@ def assess(
     else:
         add("duration", ALLOWED, f"{months} months requested, at most {limit} allowed")
     end = date.fromisoformat(contract["term"]["end"])
-    if add_months(today, months) > end:
+    begins = max(today, date.fromisoformat(contract["term"]["start"]))
+    if add_months(begins, months) > end:
         add("term", NOTE, f"the contract ends on {end}; a grant would end then")
     if "GS" in modifiers:
         regions = modifiers["GS"]["regions"]

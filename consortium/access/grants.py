@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from consortium.access.compatibility import OBLIGATION, REVIEW, add_months
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, STEWARD, Actor
+from consortium.contracts.lifecycle import ACTIVE as CONTRACT_ACTIVE
 from consortium.contracts.lifecycle import CONTRACT
 from consortium.contracts.signing import check_signature, document_digest, sign_document
 from consortium.crypto.keys import NodeKey, b64encode
@@ -72,11 +73,20 @@ class DeletionSchema(Schema):
 
 
 def check_grantable(conn: Connection, datasets: list[dict[str, Any]]) -> None:
-    """Refuse (409) to approve access to data withdrawn, or whose consent was withdrawn,
-    since the request was checked."""
+    """Refuse (409) to approve access under a contract no longer in force, or to data
+    withdrawn, or whose consent was withdrawn, since the request was checked."""
     from consortium.registry.datasets import DATASET, WITHDRAWN
 
     for d in datasets:
+        status = conn.execute(
+            select(CONTRACT.c.status).where(
+                CONTRACT.c.id == d["contract"], CONTRACT.c.version == d["contract_version"]
+            )
+        ).scalar_one()
+        if status != CONTRACT_ACTIVE:
+            raise Conflict(
+                f"contract {d['contract']!r} v{d['contract_version']} is {status}: no grant"
+            )
         row = conn.execute(select(DATASET).where(DATASET.c.id == d["id"])).one()
         if row.status == WITHDRAWN:
             raise Conflict(f"dataset {d['id']!r} has been withdrawn: no grant")

@@ -392,7 +392,8 @@ def _transition(
 ) -> tuple[Any, Event]:
     row = _row(tx.conn, request_id)
     if row.status not in allowed_from:
-        raise Conflict(f"request {request_id!r} is {row.status}; it cannot be {kind}")
+        verb = kind.replace("_", "-")
+        raise Conflict(f"request {request_id!r} is {row.status}; it cannot be {verb}")
     return row, record(tx, f"access.{kind}", actor.name, {"request": request_id, **body})
 
 

@@ -364,7 +364,10 @@ def _version_body(
         # Credit is public recognition that anyone must be able to recompute from the
         # ledger, so who made the data and what it came from stay in clear.
         body["credit"] = {
-            "contributors": metadata["contributors"],
+            # Account names are the node's own business; names and weights are the credit.
+            "contributors": [
+                {k: v for k, v in c.items() if k != "username"} for c in metadata["contributors"]
+            ],
             "derived_from": metadata["derived_from"],
         }
     return body
