@@ -671,3 +671,26 @@ def test_no_grant_under_a_contract_terminated_since_the_request(
         Conflict,
     )
     assert exc.message == f"contract {contract!r} v1 is terminated: no grant"
+
+
+def test_a_consent_flag_survives_suspension_and_reinstatement(
+    world: tuple[Node, Node, str, str],
+) -> None:
+    from consortium.access import consent, incidents
+
+    hospital, _, ds, _ = world
+    rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
+    gid = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})[1].body["grant"]
+    consent.withdraw_consent(hospital.ledger, sam, ds, {"reason": "participants withdrew"})
+    incident = incidents.report_incident(
+        hospital.ledger, sam,
+        {"severity": "low", "kind": "other", "description": "Audit.", "grants": [gid]},
+    ).body["incident"]  # fmt: skip
+    incidents.suspend_grants(hospital.ledger, sam, incident)
+    incidents.close_incident(
+        hospital.ledger, sam, incident, {"resolution": "Fine.", "reinstate": True}
+    )
+    shown = grants.get_grant(hospital.engine, sam, gid)
+    assert shown["status"] == "active"
+    assert shown["review_reason"] == f"consent withdrawn for {ds}: participants withdrew"

@@ -171,12 +171,9 @@ def _reported(conn: Connection, event: Event) -> None:
 @projects("incident.grants_suspended")
 def _suspended(conn: Connection, event: Event) -> None:
     b = event.body
-    reason = f"suspended by incident {b['incident']}"
-    conn.execute(
-        update(GRANT)
-        .where(GRANT.c.id.in_(b["grants"]))
-        .values(status=SUSPENDED, review_reason=reason)
-    )
+    # The incident records which grants it suspended; a grant's review flag (consent) is
+    # another matter and must survive suspension and reinstatement.
+    conn.execute(update(GRANT).where(GRANT.c.id.in_(b["grants"])).values(status=SUSPENDED))
     row = _row(conn, b["incident"])
     conn.execute(
         update(INCIDENT)
@@ -189,11 +186,7 @@ def _suspended(conn: Connection, event: Event) -> None:
 def _closed(conn: Connection, event: Event) -> None:
     b = event.body
     if b["reinstated"]:
-        conn.execute(
-            update(GRANT)
-            .where(GRANT.c.id.in_(b["reinstated"]))
-            .values(status=ACTIVE, review_reason=None)
-        )
+        conn.execute(update(GRANT).where(GRANT.c.id.in_(b["reinstated"])).values(status=ACTIVE))
     conn.execute(
         update(INCIDENT)
         .where(INCIDENT.c.id == b["incident"])
