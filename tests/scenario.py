@@ -103,18 +103,23 @@ def contract_values(hospital: Node, institute: Node, dataset_id: str) -> dict[st
     }
 
 
-def proposed(hospital: Node, institute: Node, dataset_id: str) -> str:
-    """A contract over ``dataset_id`` drafted and proposed by the hospital's steward."""
+def proposed(
+    hospital: Node, institute: Node, dataset_id: str, values: dict[str, Any] | None = None
+) -> str:
+    """A contract over ``dataset_id`` (from ``values`` if given) drafted and proposed by the
+    hospital's steward."""
     sam = actor(hospital, "sam")
-    values = contract_values(hospital, institute, dataset_id)
+    values = values or contract_values(hospital, institute, dataset_id)
     contract_id = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
     lifecycle.propose_contract(hospital.ledger, sam, contract_id)
     return contract_id
 
 
-def active(hospital: Node, institute: Node, dataset_id: str) -> str:
+def active(
+    hospital: Node, institute: Node, dataset_id: str, values: dict[str, Any] | None = None
+) -> str:
     """A contract signed by both parties."""
-    contract_id = proposed(hospital, institute, dataset_id)
+    contract_id = proposed(hospital, institute, dataset_id, values)
     lifecycle.sign_contract(hospital.ledger, hospital.key, actor(hospital, "sam"), contract_id)
     countersigned(hospital, institute, contract_id)
     return contract_id

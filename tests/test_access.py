@@ -277,12 +277,7 @@ def test_no_manual_review_means_no_submission(tmp_path: Path) -> None:
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     values = scenario.contract_values(hospital, institute, ds)
     values["terms"]["manual_review_of_incompatible_requests"] = False
-    from consortium.contracts import lifecycle
-
-    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, cid)
-    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
-    scenario.countersigned(hospital, institute, cid)
+    scenario.active(hospital, institute, ds, values)
     rita = scenario.actor(hospital, "rita")
     exc = refused(
         hospital,
@@ -603,12 +598,8 @@ def test_a_grant_starts_with_its_contract(tmp_path: Path) -> None:
     start = datetime.now(UTC).date() + timedelta(days=40)
     values = scenario.contract_values(hospital, institute, ds)
     values["terms"]["term"] = {"start": start.isoformat(), "end": "2099-12-31"}
-    from consortium.contracts import lifecycle
 
-    cid = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, cid)
-    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, cid)
-    scenario.countersigned(hospital, institute, cid)
+    scenario.active(hospital, institute, ds, values)
     rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
     _, grant = requests.approve_request(hospital.ledger, hospital.key, sam, rid, {})
     document = grant.body["document"]

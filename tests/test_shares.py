@@ -15,7 +15,6 @@ from consortium.access import outputs, requests
 from consortium.alliance import contributions
 from consortium.alliance.facts import Facts, fold
 from consortium.alliance.shares import Payee, compute, credit_events
-from consortium.contracts import lifecycle
 from consortium.credit import CreditError
 from consortium.ledger.entry import parse_entry
 from consortium.node import Node
@@ -54,10 +53,7 @@ def world(tmp_path: Path, database_url: str | None) -> Iterator[World]:
     extract = datasets.register_dataset(hospital.ledger, sam, derived).body["dataset"]
     values = scenario.contract_values(hospital, institute, cohort)
     values["terms"]["benefit_split"] = SPLIT
-    contract = lifecycle.draft_contract(hospital.ledger, sam, values).body["contract"]
-    lifecycle.propose_contract(hospital.ledger, sam, contract)
-    lifecycle.sign_contract(hospital.ledger, hospital.key, sam, contract)
-    scenario.countersigned(hospital, institute, contract)
+    scenario.active(hospital, institute, cohort, values)
     asked = requests.submit_request(hospital.ledger, rita, scenario.access_request(cohort))
     _, issued = requests.approve_request(
         hospital.ledger, hospital.key, sam, asked.body["request"], {}

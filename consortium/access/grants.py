@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel
 from consortium.access.compatibility import OBLIGATION, REVIEW, add_months
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, STEWARD, Actor
 from consortium.contracts.lifecycle import ACTIVE as CONTRACT_ACTIVE
-from consortium.contracts.lifecycle import CONTRACT
+from consortium.contracts.lifecycle import CONTRACT, contract_status
 from consortium.contracts.signing import check_signature, document_digest, sign_document
 from consortium.crypto.keys import NodeKey, b64encode
 from consortium.crypto.note import NoteError, Verifier
@@ -78,11 +78,7 @@ def check_grantable(conn: Connection, datasets: list[dict[str, Any]]) -> None:
     from consortium.registry.datasets import DATASET, WITHDRAWN
 
     for d in datasets:
-        status = conn.execute(
-            select(CONTRACT.c.status).where(
-                CONTRACT.c.id == d["contract"], CONTRACT.c.version == d["contract_version"]
-            )
-        ).scalar_one()
+        status = contract_status(conn, d["contract"], d["contract_version"])
         if status != CONTRACT_ACTIVE:
             raise Conflict(
                 f"contract {d['contract']!r} v{d['contract_version']} is {status}: no grant"

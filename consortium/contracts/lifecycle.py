@@ -492,16 +492,19 @@ def propose_contract(ledger: Ledger, actor: Actor, contract_id: str) -> Event:
         )
 
 
+def contract_status(conn: Connection, contract_id: str, version: int) -> str | None:
+    """One contract version's status, or None if there is no such version."""
+    return conn.execute(
+        select(CONTRACT.c.status).where(CONTRACT.c.id == contract_id, CONTRACT.c.version == version)
+    ).scalar()
+
+
 def _check_amended_in_force(conn: Connection, document: dict[str, Any]) -> None:
     """An amendment can only replace the version in force."""
     amends = document.get("amends")
     if not amends:
         return
-    status = conn.execute(
-        select(CONTRACT.c.status).where(
-            CONTRACT.c.id == amends["id"], CONTRACT.c.version == amends["version"]
-        )
-    ).scalar()
+    status = contract_status(conn, amends["id"], amends["version"])
     if status != ACTIVE:
         raise Conflict(
             f"version {document['version']} amends version {amends['version']}, which is "
