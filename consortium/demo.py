@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from consortium.access import outputs, requests
+from consortium.alliance import contributions
 from consortium.attestations import record_attestation
 from consortium.auth.people import add_person, effective_actor
 from consortium.auth.roles import OPERATOR, Actor
 from consortium.auth.tokens import create_token
-from consortium.contracts import lifecycle
+from consortium.contracts import benefit_rules, lifecycle
 from consortium.node import Node, init_node
 from consortium.registry import datasets, members, settings
 
@@ -100,6 +101,36 @@ def _access(node: Node, cohort: str) -> None:
     )
 
 
+def _alliance(node: Node, partner: Node, cohort: str) -> None:
+    """Benefit rules both members signed, and a hosting cost, so that a contribution report
+    has credit to show."""
+    lee = _as(node, "lee")
+    proposal = {
+        "event_weights": {
+            "dataset.published": "1",
+            "grant.issued": "2",
+            "output.preprint": "3",
+            "output.publication": "5",
+            "cost.recorded": "0.0001",
+        },
+        "method": "shapley",
+        "notes": "Demonstration rules: publications weigh most; 10,000 EUR of cost weighs 1.",
+    }
+    version = benefit_rules.propose_rules(node.ledger, lee, proposal).body["version"]
+    benefit_rules.sign_rules(node.ledger, node.key, _as(node, "ada"), version)
+    document = benefit_rules.get_rules(node.engine, version)["document"]
+    signature = benefit_rules.countersign_rules(partner.ledger, partner.key, OPERATOR, document)
+    benefit_rules.add_rules_signature(
+        node.ledger, lee, version, {"member": partner.origin, "signature": signature}
+    )
+    contributions.record_cost(
+        node.ledger,
+        _as(node, "sam"),
+        {"amount": "12000.00", "currency": "EUR", "dataset": cohort,
+         "description": "Secure enclave hosting for the heart failure cohort"},
+    )  # fmt: skip
+
+
 def create_demo(data_dir: Path) -> Node:
     """Create the demo node in ``data_dir`` (and its partner in ``data_dir/partner``)."""
     node = init_node(data_dir, "Demo University Hospital", origin="demo.consortium.example/uh")
@@ -168,6 +199,7 @@ def create_demo(data_dir: Path) -> Node:
         },
     )
     _access(node, cohort)
+    _alliance(node, partner, cohort)
     node.ledger.checkpoint()
     partner.ledger.checkpoint()
     partner.close()

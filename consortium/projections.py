@@ -18,6 +18,7 @@ import consortium.access.incidents
 import consortium.access.obligations
 import consortium.access.outputs
 import consortium.access.requests
+import consortium.alliance.compensation
 import consortium.alliance.contributions
 import consortium.auth.people
 import consortium.contracts.benefit_rules

@@ -121,3 +121,14 @@ def refused(node: Node, action: Any, kind: type[Exception] = Exception) -> Any:
     assert node.ledger.size() == size
     assert snapshot(node.engine) == state
     return caught.value
+
+
+@pytest.fixture
+def credit_world(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
+    """`scenario.credit_world` on each database: a period's worth of credit, no rules yet."""
+    import scenario
+
+    hospital, institute, ids = scenario.credit_world(tmp_path, database_url)
+    yield hospital, institute, ids
+    hospital.close()
+    institute.close()

@@ -4,13 +4,13 @@ datasets through their life, a contract signed by both parties and amended, bene
 from __future__ import annotations
 
 import copy
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from consortium import notifications
 from consortium.access import consent, grants, incidents, outputs, requests
-from consortium.alliance import contributions
+from consortium.alliance import compensation, contributions
 from consortium.auth.people import add_person, change_roles, deactivate_person
 from consortium.auth.roles import NODE, OPERATOR, Actor
 from consortium.contracts import benefit_rules as rules
@@ -125,6 +125,65 @@ def active(
     return contract_id
 
 
+def accepted_rules(hospital: Node, institute: Node, proposal: dict[str, Any]) -> int:
+    """Benefit rules proposed by the hospital's lead and signed by both members."""
+    lee = actor(hospital, "lee")
+    version = rules.propose_rules(hospital.ledger, lee, proposal).body["version"]
+    rules.sign_rules(hospital.ledger, hospital.key, actor(hospital, "ada"), version)
+    document = rules.get_rules(hospital.engine, version)["document"]
+    signature = sign_document(institute.key, document)
+    rules.add_rules_signature(
+        hospital.ledger, lee, version, {"member": institute.origin, "signature": signature}
+    )
+    return version
+
+
+CREDIT_WEIGHTS = {
+    "dataset.published": "1",
+    "grant.issued": "2",
+    "output.publication": "5",
+    "cost.recorded": "0.01",
+}
+CreditWorld = tuple[Node, Node, dict[str, str]]
+
+SPLIT = [
+    {"payee": "institution", "name": "St Example Hospital", "percent": "70"},
+    {"payee": "contributor", "name": "Diabetes nursing team", "percent": "20"},
+    {"payee": "fund", "name": "Patient fund", "percent": "10"},
+]
+
+
+def credit_world(tmp_path: Path, database_url: str | None) -> CreditWorld:
+    """The hospital publishes a cohort and a dataset derived from it and from one of the
+    institute's; the cohort is granted under a contract with a three-way benefit split and a
+    publication comes of it; hosting cost 100 EUR."""
+    hospital, institute = pair(tmp_path, database_url)
+    sam, rita = actor(hospital, "sam"), actor(hospital, "rita")
+    cohort = datasets.register_dataset(hospital.ledger, sam, metadata()).body["dataset"]
+    derived = metadata(
+        title="HbA1c extract",
+        sensitivity="restricted",
+        derived_from=[
+            {"dataset": cohort, "weight": "3"},
+            {"dataset": "ds-remote0001", "publisher": institute.origin, "weight": "1"},
+        ],
+    )
+    extract = datasets.register_dataset(hospital.ledger, sam, derived).body["dataset"]
+    values = contract_values(hospital, institute, cohort)
+    values["terms"]["benefit_split"] = SPLIT
+    active(hospital, institute, cohort, values)
+    asked = requests.submit_request(hospital.ledger, rita, access_request(cohort))
+    _, issued = requests.approve_request(
+        hospital.ledger, hospital.key, sam, asked.body["request"], {}
+    )
+    publication = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/j.1"}
+    outputs.report_output(hospital.ledger, rita, issued.body["grant"], publication)
+    contributions.record_cost(
+        hospital.ledger, sam, {"amount": "100", "currency": "EUR", "description": "Hosting"}
+    )
+    return hospital, institute, {"cohort": cohort, "extract": extract, "remote": "ds-remote0001"}
+
+
 def access_request(dataset_id: str, **changes: Any) -> dict[str, Any]:
     """A request that the scenario's contracts allow."""
     value = {
@@ -218,15 +277,11 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
     lifecycle.propose_contract(ledger, sam, ended)
     lifecycle.terminate_contract(ledger, sam, ended, {"reason": "study cancelled"})
 
-    rules.propose_rules(
-        ledger,
-        lee,
+    accepted_rules(
+        hospital,
+        institute,
         {"event_weights": {"dataset.published": "1", "grant.issued": "2"}, "method": "shapley"},
     )
-    rules.sign_rules(ledger, hospital.key, ada, 1)
-    document = rules.get_rules(hospital.engine, 1)["document"]
-    signature = sign_document(institute.key, document)
-    rules.add_rules_signature(ledger, lee, 1, {"member": institute.origin, "signature": signature})
 
     # The institute proposes a contract over its own data; the hospital countersigns it, and
     # accepts benefit rules the institute's lead proposed.
@@ -279,6 +334,14 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
     contributions.declare_contribution(
         ledger, ada, {"kind": "curation", "units": "12", "contributor": "Ann Curator",
                       "description": "Cleaned the visit records"},
+    )  # fmt: skip
+
+    # Two days on, the alliance lead pays out the days just past.
+    ledger.clock = lambda: datetime.now(UTC) + timedelta(days=2)
+    today = ledger.clock().date()
+    compensation.run_compensation(
+        ledger, lee, {"start": str(today - timedelta(days=3)), "end": str(today),
+                      "pool": "1000.00", "currency": "EUR", "minimum": "50"},
     )  # fmt: skip
 
     change_roles(ledger, ada, "sue", {"roles": ["researcher"]})

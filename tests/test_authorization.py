@@ -13,6 +13,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -102,6 +103,7 @@ MATRIX: dict[Route, frozenset[str] | None] = {
     ("POST", f"{API}/incidents/<incident_id>/close"): frozenset({STEWARD, ADMIN}),
     ("POST", f"{API}/contributions"): frozenset({STEWARD, ADMIN}),
     ("POST", f"{API}/costs"): frozenset({STEWARD, ADMIN}),
+    ("POST", f"{API}/compensation/runs"): frozenset({LEAD}),
 }
 GUARDED: list[Route] = [route for route, allowed in MATRIX.items() if allowed is not OPEN]
 
@@ -148,7 +150,9 @@ def _make_world(node: Node, other: Node) -> World:
     for a, b in ((node, other), (other, node)):
         members.add_member(a.ledger, OPERATOR, {"institution": b.name, "vkey": b.vkey})
     tokens = {role: token_for(node, username) for role, username in PEOPLE.items()}
-    return World(node, other, create_app(node).test_client(), tokens)
+    world = World(node, other, create_app(node).test_client(), tokens)
+    _rules_to_pay_by(world)
+    return world
 
 
 @pytest.fixture(
@@ -270,6 +274,30 @@ def _proposal() -> dict[str, Any]:
 
 def _rules(w: World) -> int:
     return benefit_rules.propose_rules(w.node.ledger, OPERATOR, _proposal()).body["version"]
+
+
+def _rules_to_pay_by(w: World) -> None:
+    """Benefit rules both members accept and a publication to pay by, made when the world is:
+    later cells add members, whose signatures these tests cannot make."""
+    version = _rules(w)
+    benefit_rules.sign_rules(w.node.ledger, w.node.key, OPERATOR, version)
+    document = benefit_rules.get_rules(w.node.engine, version)["document"]
+    signature = sign_document(w.other.key, document)
+    benefit_rules.add_rules_signature(
+        w.node.ledger, OPERATOR, version, {"member": w.other.origin, "signature": signature}
+    )
+    _dataset(w)
+
+
+def _compensation_run(w: World, _: str) -> Call:
+    """A period that has ended: the node's clock moves two days on (and stays there, so time
+    never runs backwards). Each call pays in a currency of its own: a period is paid once
+    per currency."""
+    w.node.ledger.clock = lambda: datetime.now(UTC) + timedelta(days=2)
+    today, n = datetime.now(UTC).date(), next(w.serial)
+    period = {"start": str(today - timedelta(days=30)), "end": str(today + timedelta(days=1))}
+    currency = "X" + chr(65 + n // 26 % 26) + chr(65 + n % 26)
+    return Call(f"{API}/compensation/runs", {**period, "pool": "100", "currency": currency}, 201)
 
 
 OLD_PASSWORD = "correct horse battery"
@@ -531,6 +559,7 @@ BUILDERS: dict[Route, Builder] = {
         {"amount": "18000.00", "currency": "EUR", "description": "Secure enclave hosting."},
         201,
     ),
+    ("POST", f"{API}/compensation/runs"): _compensation_run,
 }
 
 

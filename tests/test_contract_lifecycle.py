@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import scenario
 from conftest import refused
+from marshmallow import ValidationError
 
 from consortium.api import create_app
 from consortium.auth.roles import NODE
@@ -309,8 +310,13 @@ def test_benefit_rules_in_force_once_every_member_signed(nodes: tuple[Node, Node
     refused(hospital, lambda: rules.propose_rules(hospital.ledger, ada, proposal), Forbidden)
     bad = {**proposal, "event_weights": {"dataset.published": "1.5.0"}}
     refused(hospital, lambda: rules.propose_rules(hospital.ledger, lee, bad), Exception)
+    for keep in ("1.5", "-0.1", "half"):
+        with pytest.raises(ValidationError) as exc:
+            rules.propose_rules(hospital.ledger, lee, {**proposal, "derived_keep": keep})
+        assert exc.value.messages == {"derived_keep": ["a decimal number from 0 to 1 such as 0.5"]}
     event = rules.propose_rules(hospital.ledger, lee, proposal)
     document = event.body["document"]
+    assert document["derived_keep"] == "0.5"  # the default is written down, not implied
     assert {m["origin"] for m in document["members"]} == {hospital.origin, institute.origin}
     assert rules.rules_in_force(hospital.engine) is None
 

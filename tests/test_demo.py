@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from consortium.api import create_app
@@ -35,6 +36,15 @@ def test_demo_node(tmp_path: Path) -> None:
     [grant] = client.get("/api/v1/grants", headers=sam).get_json()
     assert grant["status"] == "active"
     assert [n["kind"] for n in inbox(node.engine, "mei")] == ["output.reported", "grant.issued"]
+    # The alliance: rules both members signed, so the lead's report has credit to show.
+    lee = {"Authorization": f"Bearer {tokens['lee']}"}
+    today = datetime.now(UTC).date()
+    period = f"start={today.replace(day=1)}&end={today + timedelta(days=1)}"
+    signed = client.get(f"/api/v1/reports/contributions?{period}", headers=lee).get_json()
+    assert signed["rules"]["method"] == "shapley"
+    [hospital] = [i for i in signed["summary"]["institutions"] if i["origin"] == node.origin]
+    # 2 datasets, 1 grant (2), 1 preprint (3), 12,000 EUR at 0.0001 (1.2): all the hospital's.
+    assert hospital["credit"]["shapley"] == "8.200000" and hospital["share"] == "100.00"
     live = snapshot(node.engine)
     rebuild(node.ledger)
     assert snapshot(node.engine) == live

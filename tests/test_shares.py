@@ -2,71 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
 import scenario
 
-from consortium.access import outputs, requests
 from consortium.alliance import contributions
 from consortium.alliance.facts import Facts, fold
 from consortium.alliance.shares import Payee, compute, credit_events
 from consortium.credit import CreditError
 from consortium.ledger.entry import parse_entry
 from consortium.node import Node
-from consortium.registry import datasets
 
-SPLIT = [
-    {"payee": "institution", "name": "St Example Hospital", "percent": "70"},
-    {"payee": "contributor", "name": "Diabetes nursing team", "percent": "20"},
-    {"payee": "fund", "name": "Patient fund", "percent": "10"},
-]
-WEIGHTS = {
-    "dataset.published": "1",
-    "grant.issued": "2",
-    "output.publication": "5",
-    "cost.recorded": "0.01",
-}
-World = tuple[Node, Node, dict[str, str]]
+WEIGHTS = scenario.CREDIT_WEIGHTS
+World = scenario.CreditWorld
 
 
 @pytest.fixture
-def world(tmp_path: Path, database_url: str | None) -> Iterator[World]:
-    """The hospital publishes a cohort and a dataset derived from it and from one of the
-    institute's; the cohort is granted under a contract with a three-way benefit split and a
-    publication comes of it; hosting cost 100 EUR."""
-    hospital, institute = scenario.pair(tmp_path, database_url)
-    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
-    cohort = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
-    derived = scenario.metadata(
-        title="HbA1c extract",
-        sensitivity="restricted",
-        derived_from=[
-            {"dataset": cohort, "weight": "3"},
-            {"dataset": "ds-remote0001", "publisher": institute.origin, "weight": "1"},
-        ],
-    )
-    extract = datasets.register_dataset(hospital.ledger, sam, derived).body["dataset"]
-    values = scenario.contract_values(hospital, institute, cohort)
-    values["terms"]["benefit_split"] = SPLIT
-    scenario.active(hospital, institute, cohort, values)
-    asked = requests.submit_request(hospital.ledger, rita, scenario.access_request(cohort))
-    _, issued = requests.approve_request(
-        hospital.ledger, hospital.key, sam, asked.body["request"], {}
-    )
-    publication = {"kind": "publication", "title": "HbA1c after surgery", "doi": "10.1000/j.1"}
-    outputs.report_output(hospital.ledger, rita, issued.body["grant"], publication)
-    contributions.record_cost(
-        hospital.ledger, sam, {"amount": "100", "currency": "EUR", "description": "Hosting"}
-    )
-    ids = {"cohort": cohort, "extract": extract, "remote": "ds-remote0001"}
-    yield hospital, institute, ids
-    hospital.close()
-    institute.close()
+def world(credit_world: World) -> World:
+    return credit_world
 
 
 def facts_of(node: Node) -> Facts:

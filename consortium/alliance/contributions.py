@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, ValidationError, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import Column, Connection, Engine, String, insert, select
 from sqlmodel import Field, SQLModel
 
@@ -49,9 +49,32 @@ class Contribution(SQLModel, table=True):
 CONTRIBUTION = projection_table(Contribution.__table__)
 
 
-def _positive(value: str) -> None:
+def positive(value: str) -> None:
     if Decimal(value) <= 0:
         raise ValidationError("must be more than zero")
+
+
+def currency_field() -> Text:
+    return Text(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="an ISO 4217 code such as EUR"),
+        metadata={"example": "EUR"},
+    )
+
+
+class PeriodSchema(Schema):
+    """A period of whole days, start ≤ day < end, as runs and reports take it."""
+
+    start = fields.Date(required=True, metadata={"description": "First day of the period."})
+    end = fields.Date(
+        required=True,
+        metadata={"description": "The day after the period: it covers start ≤ day < end."},
+    )
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **_: Any) -> None:
+        if "start" in data and "end" in data and data["start"] >= data["end"]:
+            raise ValidationError("the period must end after it starts", "end")
 
 
 class _About(Schema):
@@ -72,15 +95,11 @@ class CostSchema(_About):
         validate=validate.Regexp(AMOUNT, error="an amount such as 1200 or 1200.50"),
         metadata={"example": "18000.00"},
     )
-    currency = Text(
-        required=True,
-        validate=validate.Regexp(r"^[A-Z]{3}$", error="an ISO 4217 code such as EUR"),
-        metadata={"example": "EUR"},
-    )
+    currency = currency_field()
 
     @validates("amount")
     def _amount(self, value: str, **_: Any) -> None:
-        _positive(value)
+        positive(value)
 
 
 class DeclarationSchema(_About):
@@ -100,7 +119,7 @@ class DeclarationSchema(_About):
 
     @validates("units")
     def _units(self, value: str, **_: Any) -> None:
-        _positive(value)
+        positive(value)
 
 
 def _check_dataset(conn: Connection, data: dict[str, Any]) -> None:

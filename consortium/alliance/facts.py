@@ -8,13 +8,15 @@ checkpoints read are part of every report and compensation run.
 What is kept is small: per dataset its publisher, publication time, contributors and
 sources; per grant its datasets and contracts; per output its grant and kind; costs and
 declared effort; contracts' benefit splits; accepted benefit rules; access requests with
-their first decision; and, per node, the days on which a person did something on it.
+their first decision; compensation runs; and, per node, the days on which a person did
+something on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 
@@ -82,6 +84,20 @@ class Request:
 
 
 @dataclass
+class Run:
+    """A compensation run: what it paid and carried forward, per payee (origin, kind, name)."""
+
+    id: str
+    origin: str
+    at: str
+    start: str
+    end: str
+    pool: str
+    currency: str
+    payees: list[dict[str, Any]]
+
+
+@dataclass
 class Facts:
     members: dict[str, str] = field(default_factory=dict)  # origin → institution
     datasets: dict[str, Dataset] = field(default_factory=dict)
@@ -93,6 +109,7 @@ class Facts:
     rules_accepted: dict[tuple[str, int], str] = field(default_factory=dict)
     requests: dict[str, Request] = field(default_factory=dict)
     active_days: dict[str, set[str]] = field(default_factory=dict)  # origin → {YYYY-MM-DD}
+    runs: list[Run] = field(default_factory=list)
 
     def rules_in_force(self, at: str) -> tuple[str, int, dict[str, Any]] | None:
         """The newest accepted benefit rules at time ``at``: (proposer, version, document)."""
@@ -101,6 +118,17 @@ class Facts:
             return None
         _, (proposer, version) = max(accepted, key=lambda pair: (pair[1][1], pair[0]))
         return proposer, version, self.rules[(proposer, version)]
+
+    def carried(self, currency: str) -> dict[tuple[str, str, str], Decimal]:
+        """What the latest run in ``currency`` carried forward, per (origin, kind, name)."""
+        for run in reversed(self.runs):
+            if run.currency == currency:
+                return {
+                    (p["origin"], p["kind"], p["name"]): Decimal(p["carried"])
+                    for p in run.payees
+                    if Decimal(p["carried"]) > 0
+                }
+        return {}
 
 
 NODE_ACTOR = "node"
@@ -168,6 +196,12 @@ def fold(facts: Facts, origin: str, entries: Iterable[EntryLike]) -> Facts:
             doc = facts.rules.get(key)
             if doc and signed >= {m["origin"] for m in doc["members"]}:
                 facts.rules_accepted.setdefault(key, e.time)
+        elif kind == "compensation.run":
+            period = b["period"]
+            facts.runs.append(
+                Run(b["run"], origin, e.time, period["start"], period["end"], b["pool"],
+                    b["currency"], b["payees"])
+            )  # fmt: skip
         elif kind == "access.requested":
             facts.requests[b["request"]] = Request(
                 b["request"], origin, b["details"]["institution"], e.time

@@ -30,9 +30,9 @@ from fractions import Fraction
 from typing import Any
 
 from consortium.alliance.facts import Facts
+from consortium.contracts.benefit_rules import DEFAULT_KEEP
 from consortium.credit import CreditError, equal_split, flow, leave_one_out, shapley
 
-DEFAULT_KEEP = Fraction(1, 2)
 EXACT_PLAYERS = 20
 SAMPLES = 20_000
 SEED = 0  # sampling must give every verifier the same figures
@@ -43,7 +43,7 @@ class CreditEvent:
     type: str
     ref: str
     at: str
-    units: Fraction
+    units: int | Fraction
     datasets: tuple[str, ...] = ()
     institution: str | None = None  # where credit rests when no dataset is named
     contracts: tuple[tuple[str, str, int], ...] = ()  # (dataset, contract, version)
@@ -58,10 +58,15 @@ class Payee:
 
 @dataclass
 class Shares:
-    """A period's credit: per event, dataset, institution (by method) and payee."""
+    """A period's credit: per dataset, institution (by method) and payee.
+
+    ``counts`` holds the number of events per type and ``unweighted`` the events the rules
+    give no weight (reuse that earns no credit under them).
+    """
 
     total: Fraction = Fraction(0)
-    events: list[tuple[CreditEvent, Fraction, dict[str, Fraction]]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    unweighted: list[CreditEvent] = field(default_factory=list)
     datasets: dict[str, Fraction] = field(default_factory=dict)
     institutions: dict[str, dict[str, Fraction]] = field(default_factory=dict)  # method → …
     payees: dict[Payee, Fraction] = field(default_factory=dict)
@@ -78,9 +83,7 @@ def credit_events(facts: Facts, start: str, end: str) -> list[CreditEvent]:
     found: list[CreditEvent] = []
     for ds in facts.datasets.values():
         if ds.published_at and in_period(ds.published_at, start, end):
-            found.append(
-                CreditEvent("dataset.published", ds.id, ds.published_at, Fraction(1), (ds.id,))
-            )
+            found.append(CreditEvent("dataset.published", ds.id, ds.published_at, 1, (ds.id,)))
     for g in facts.grants.values():
         if in_period(g.issued_at, start, end):
             found.append(_granted("grant.issued", g.id, g.issued_at, g.datasets))
@@ -103,10 +106,11 @@ def _granted(type_: str, ref: str, at: str, datasets: list[dict[str, Any]]) -> C
     contracts = tuple(
         (d["id"], d["contract"], d["contract_version"]) for d in datasets if "contract" in d
     )
-    return CreditEvent(type_, ref, at, Fraction(1), ids, contracts=contracts)
+    return CreditEvent(type_, ref, at, 1, ids, contracts=contracts)
 
 
-def _publishers(facts: Facts) -> dict[str, str]:
+def publishers(facts: Facts) -> dict[str, str]:
+    """Each dataset's publisher, including sources known only from what derives from them."""
     publisher = {}
     for ds in facts.datasets.values():
         for s in ds.derived_from:
@@ -130,35 +134,40 @@ def compute(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares
         for ds in facts.datasets.values()
         if ds.derived_from
     }
-    publisher = _publishers(facts)
+    publisher = publishers(facts)
     result = Shares()
     by_institution: dict[str, Fraction] = defaultdict(Fraction)
     joint: dict[frozenset[str], Fraction] = defaultdict(Fraction)
     mix: dict[str, dict[Payee, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+    # Events that differ only in when they happened earn alike: group them first, so a
+    # period of a million events costs a million additions, not a million credit flows.
+    groups: dict[tuple[str, tuple[str, ...], tuple[Any, ...], str | None], int | Fraction] = (
+        defaultdict(int)
+    )
     for event in events:
-        worth = weights.get(event.type, Fraction(0)) * event.units
-        if worth == 0:
-            result.events.append((event, worth, {}))
+        result.counts[event.type] = result.counts.get(event.type, 0) + 1
+        if event.type not in weights or weights[event.type] == 0:
+            result.unweighted.append(event)
             continue
-        if event.datasets:
-            share = worth / len(event.datasets)
-            start_credit: dict[str, Fraction] = defaultdict(Fraction)
-            for d in event.datasets:
-                start_credit[d] += share
-            rest = flow(start_credit, graph, keep)
-        else:
-            rest = {}
-        result.events.append((event, worth, rest))
+        groups[(event.type, event.datasets, event.contracts, event.institution)] += event.units
+    flows: dict[tuple[str, ...], dict[str, Fraction]] = {}
+    for (type_, datasets, contracts, institution), units in groups.items():
+        worth = weights[type_] * units
+        if worth == 0:
+            continue
+        if datasets not in flows:
+            flows[datasets] = _unit_flow(datasets, graph, keep)
+        rest = {d: part * worth for d, part in flows[datasets].items()}
         resting: dict[str, Fraction] = defaultdict(Fraction)
-        contract_of = {d: (c, v) for d, c, v in event.contracts}
+        contract_of = {d: (c, v) for d, c, v in contracts}
         for d, amount in rest.items():
             result.datasets[d] = result.datasets.get(d, Fraction(0)) + amount
-            origin = publisher.get(d, event.institution or "")
+            origin = publisher.get(d, institution or "")
             resting[origin] += amount
             for payee, part in _split(facts, origin, contract_of.get(d), amount):
                 mix[origin][payee] += part
         if not rest:
-            origin = event.institution or ""
+            origin = institution or ""
             resting[origin] += worth
             mix[origin][Payee(origin, "institution", facts.members.get(origin, origin))] += worth
         for origin, amount in resting.items():
@@ -180,6 +189,18 @@ def compute(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares
                 origin
             ]
     return result
+
+
+def _unit_flow(
+    datasets: tuple[str, ...], graph: dict[str, dict[str, str]], keep: Fraction
+) -> dict[str, Fraction]:
+    """Where one unit of credit on ``datasets`` (split equally) comes to rest."""
+    if not datasets:
+        return {}
+    start: dict[str, Fraction] = defaultdict(Fraction)
+    for d in datasets:
+        start[d] += Fraction(1, len(datasets))
+    return flow(start, graph, keep)
 
 
 def _split(
@@ -219,3 +240,14 @@ def _methods(
         "leave-one-out": dict(leave_one_out(players, worth)),
         "equal": {p: equal_split(members, total).get(p, Fraction(0)) for p in players},
     }
+
+
+def fixed(value: Fraction | float, places: int = 6) -> str:
+    """A figure as a decimal string with ``places`` decimals, rounded half to even: the form
+    reports and runs record, so that every reader who recomputes gets the same text."""
+    exact = Fraction(value)
+    scaled = exact * 10**places
+    whole = round(scaled)  # Fraction rounds half to even
+    sign = "-" if whole < 0 else ""
+    digits = str(abs(whole)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}" if places else f"{sign}{digits}"

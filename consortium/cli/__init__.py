@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +332,10 @@ def demo(ctx: Context, port: int) -> None:
     out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/datasets')
     out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/access-requests')
     out.print(f"  curl {base}/transparency")
+    lead = f"$(grep ^lee= {tokens} | cut -d= -f2)"
+    today = datetime.now(UTC).date()
+    period = f"start={today.replace(day=1)}&end={today + timedelta(days=1)}"
+    out.print(f"  curl -H \"Authorization: Bearer {lead}\" '{base}/reports/contributions?{period}'")
     out.print(f"  curl '{base}/ledger/entries?start=0'")
     out.print(f"  consortium --data-dir {data_dir} verify")
     out.print(f"  OpenAPI: {base}/openapi.json")

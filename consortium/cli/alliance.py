@@ -1,22 +1,34 @@
-"""``consortium contribution``: costs and effort the benefit rules can weigh."""
+"""``consortium contribution``: costs and effort the benefit rules can weigh;
+``consortium compensation``: paying a period's pool by credit."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from contextlib import ExitStack
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import click
 
-from consortium.alliance import contributions
+from consortium.alliance import compensation, contributions, ledgers, report
 from consortium.cli.common import (
     Context,
     acting,
     as_option,
     data_dir_option,
+    dump_json,
+    err,
     main,
     opened,
+    out,
     pass_ctx,
+    progress_bar,
+    read_json,
     recorded,
 )
+from consortium.crypto.note import NoteError, Verifier
 
 
 @main.group("contribution")
@@ -81,3 +93,225 @@ def contribution_list(ctx: Context, as_user: str | None) -> None:
             click.echo(
                 f"{c['id']}  {c['recorded_at'][:10]}  {c['kind']}  {units}  {c['description']}"
             )
+
+
+@main.group("compensation")
+def compensation_group() -> None:
+    """Compensation runs: a period's pool paid by the credit on the ledger."""
+
+
+def _payees(run: dict[str, Any]) -> None:
+    width = max(len(p["name"]) for p in run["payees"])
+    click.echo(f"  {'payee':<{width}}  {'kind':<11} {'credit':>14} {'paid':>12} {'carried':>12}")
+    for p in run["payees"]:
+        click.echo(
+            f"  {p['name']:<{width}}  {p['kind']:<11} {p['credit']:>14} {p['paid']:>12}"
+            f" {p['carried']:>12}"
+        )
+
+
+@compensation_group.command("run")
+@click.option("--from", "start", required=True, help="First day of the period, YYYY-MM-DD.")
+@click.option("--to", "end", required=True, help="The day after the period, YYYY-MM-DD.")
+@click.option("--pool", required=True, help="The amount to pay out, e.g. 10000.00.")
+@click.option("--currency", required=True, help="An ISO 4217 code, e.g. EUR.")
+@click.option("--minimum", help="Smaller payouts are carried over to the next run.")
+@click.option("--quantum", help="The smallest amount paid (default 0.01).")
+@as_option
+@data_dir_option
+@pass_ctx
+def compensation_run(
+    ctx: Context, start: str, end: str, pool: str, currency: str, minimum: str | None,
+    quantum: str | None, as_user: str | None,
+) -> None:  # fmt: skip
+    """Pay the period start ≤ day < end by the benefit rules in force at its end (lead)."""
+    payload = _given(
+        start=start, end=end, pool=pool, currency=currency, minimum=minimum, quantum=quantum
+    )
+    with opened(ctx) as node:
+        event = compensation.run_compensation(node.ledger, acting(node, as_user), payload)
+    b = event.body
+    rules = b["rules"]
+    recorded(
+        f"Run {b['run']}: {b['pool']} {b['currency']} for {start} to {end} by {b['method']}"
+        f" (benefit rules {rules['version']} of {rules['proposer']})",
+        event.index,
+    )
+    _payees(b)
+
+
+@compensation_group.command("list")
+@as_option
+@data_dir_option
+@pass_ctx
+def compensation_list(ctx: Context, as_user: str | None) -> None:
+    """Compensation runs, oldest first."""
+    with opened(ctx) as node:
+        runs = compensation.list_runs(node.engine, acting(node, as_user))
+    if not runs:
+        click.echo("No compensation runs yet.")
+    for r in runs:
+        paid = sum(Decimal(p["paid"]) for p in r["payees"])
+        click.echo(
+            f"{r['id']}  {r['period']['start']} to {r['period']['end']}  {r['pool']} "
+            f"{r['currency']}  {r['method']}  paid {paid} to {len(r['payees'])} payees"
+        )
+
+
+@compensation_group.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="The whole run as JSON.")
+@as_option
+@data_dir_option
+@pass_ctx
+def compensation_show(ctx: Context, run_id: str, as_json: bool, as_user: str | None) -> None:
+    """One run: its period, pool, rules, checkpoints and every payee."""
+    with opened(ctx) as node:
+        run = compensation.get_run(node.engine, acting(node, as_user), run_id)
+    if as_json:
+        dump_json(run)
+        return
+    rules = run["rules"]
+    click.echo(f"{run['id']}: {run['pool']} {run['currency']} for {run['period']['start']} to "
+               f"{run['period']['end']}, by {run['method']} (benefit rules {rules['version']} "
+               f"of {rules['proposer']}, digest {rules['digest']})")  # fmt: skip
+    for c in run["checkpoints"]:
+        click.echo(f"  read {c['origin']} up to {c['size']} entries, root {c['root']}")
+    _payees(run)
+
+
+def _bundles_option(help_text: str, required: bool = True) -> Callable[..., Any]:
+    return click.option(
+        "--bundle",
+        "bundles",
+        multiple=True,
+        required=required,
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=help_text,
+    )
+
+
+_vkeys_option = click.option(
+    "--vkey", "vkeys", multiple=True, help="A verifier key you trust for a node; repeatable."
+)
+
+
+@compensation_group.command("verify")
+@click.argument("run_id")
+@_bundles_option("A bundle of each ledger the run read (`consortium ledger export`).")
+@_vkeys_option
+def compensation_verify(run_id: str, bundles: tuple[Path, ...], vkeys: tuple[str, ...]) -> None:
+    """Pay a run again from ledger bundles and confirm every amount; no database needed."""
+    trusted = _trusted(vkeys)
+    with ExitStack() as bars:
+        try:
+            run, found = compensation.verify_run(
+                run_id, bundles, trusted_vkeys=trusted, progress=_bars(bars)
+            )
+        except ledgers.LedgerReadError as exc:
+            raise click.ClickException(str(exc)) from exc
+    period = run["period"]
+    what = f"run {run_id} ({run['pool']} {run['currency']}, {period['start']} to {period['end']})"
+    _outcome(what, "amount", found, run["checkpoints"], trusted)
+
+
+def _trusted(vkeys: tuple[str, ...]) -> dict[str, str]:
+    trusted = {}
+    for text in vkeys:
+        try:
+            trusted[Verifier.parse(text).name] = text
+        except NoteError as exc:
+            raise click.ClickException(f"invalid --vkey: {exc}") from exc
+    return trusted
+
+
+def _bars(stack: ExitStack) -> Callable[[str], Callable[[int], None]]:
+    return lambda origin: stack.enter_context(progress_bar(f"verifying {origin}", None))
+
+
+def _outcome(
+    what: str, noun: str, found: list[str], checkpoints: list[dict], trusted: dict
+) -> None:
+    """Print a verification's outcome: every difference and a failure, or the ledgers read."""
+    if found:
+        for line in found:
+            err.print(f"  {line}", markup=False, highlight=False)
+        many = (
+            f"{len(found)} {noun}s of the {what} do"
+            if len(found) > 1
+            else f"1 {noun} of the {what} does"
+        )
+        raise click.ClickException(f"{many} not hold")
+    cuts = ", ".join(f"{c['origin']} at {c['size']}" for c in checkpoints)
+    out.print(f"Every {noun} of the {what} holds (ledgers: {cuts}).")
+    untrusted = sorted({c["origin"] for c in checkpoints} - set(trusted))
+    if untrusted:
+        err.print(
+            f"Note: trusting the keys in the bundles of {', '.join(untrusted)}; "
+            "pass --vkey to pin the ones you know."
+        )
+
+
+@main.group("report")
+def report_group() -> None:
+    """Contribution reports: credit, compensation and participation, reproducibly."""
+
+
+@report_group.command("build")
+@click.option("--from", "start", required=True, help="First day of the period, YYYY-MM-DD.")
+@click.option("--to", "end", required=True, help="The day after the period, YYYY-MM-DD.")
+@click.option("--by", "interval", type=click.Choice(report.INTERVALS), help="Add trends.")
+@_bundles_option(
+    "A member's ledger bundle to read too (verified first); repeat for each member.",
+    required=False,
+)
+@click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="json")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+)
+@as_option
+@data_dir_option
+@pass_ctx
+def report_build(
+    ctx: Context, start: str, end: str, interval: str | None, bundles: tuple[Path, ...],
+    fmt: str, output: Path | None, as_user: str | None,
+) -> None:  # fmt: skip
+    """Build a signed contribution report for start ≤ day < end."""
+    query = _given(start=start, end=end, interval=interval, format=fmt)
+    with opened(ctx) as node:
+        who = acting(node, as_user)
+        peers = [_peer(path) for path in bundles]
+        signed = report.contribution_report(node.ledger, node.key, who, query, peers)
+    text = report.to_csv(signed) if fmt == "csv" else json.dumps(signed, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    cuts = ", ".join(f"{c['origin']} at {c['size']}" for c in signed["checkpoints"])
+    err.print(f"Wrote {output} (ledgers read: {cuts}).")
+
+
+def _peer(path: Path) -> ledgers.Source:
+    try:
+        with progress_bar(f"verifying {path.name}", None) as advance:
+            return ledgers.bundle_source(path, progress=advance)
+    except ledgers.LedgerReadError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@report_group.command("verify")
+@click.argument("report_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@_bundles_option("A bundle of each ledger the report names (`consortium ledger export`).")
+@_vkeys_option
+def report_verify(report_file: Path, bundles: tuple[Path, ...], vkeys: tuple[str, ...]) -> None:
+    """Recompute a report from ledger bundles and confirm every figure; no database needed."""
+    document = read_json(report_file)
+    trusted = _trusted(vkeys)
+    try:
+        with ExitStack() as bars:
+            found = report.verify(document, bundles, trusted_vkeys=trusted, progress=_bars(bars))
+    except (report.ReportError, ledgers.LedgerReadError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    period = document["period"]
+    what = f"report by {document['signer']['origin']} for {period['start']} to {period['end']}"
+    _outcome(what, "figure", found, document["checkpoints"], trusted)

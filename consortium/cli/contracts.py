@@ -255,7 +255,7 @@ def rules_group() -> None:
 @data_dir_option
 @pass_ctx
 def rules_propose(ctx: Context, rules_file: Path, as_user: str | None) -> None:
-    """Propose the next version from {"event_weights", "method", "notes"} (lead)."""
+    """Propose the next version from {"event_weights", "method", "derived_keep", "notes"} (lead)."""
     payload = read_json(rules_file)
     with opened(ctx) as node:
         event = rules.propose_rules(node.ledger, acting(node, as_user), payload)

@@ -46,6 +46,8 @@ EVENT_TYPES = (
 )
 METHODS = ("shapley", "proportional", "leave-one-out", "equal")
 WEIGHT = r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,4})?$"
+KEEP = r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$"
+DEFAULT_KEEP = "0.5"
 
 
 class BenefitRules(SQLModel, table=True):
@@ -88,6 +90,14 @@ class ProposalSchema(Schema):
         required=True,
         validate=validate.OneOf(METHODS),
         metadata={"description": "How shares are computed: " + ", ".join(METHODS)},
+    )
+    derived_keep = Text(
+        validate=validate.Regexp(KEEP, error="a decimal number from 0 to 1 such as 0.5"),
+        metadata={
+            "description": "The share of credit a derived dataset keeps; the rest flows to "
+            "its sources by their weights. " + DEFAULT_KEEP + " if not given.",
+            "example": DEFAULT_KEEP,
+        },
     )
     notes = Text(validate=validate.Length(max=4000))
 
@@ -165,6 +175,7 @@ def propose_rules(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Even
             "version": latest + 1,
             "event_weights": dict(sorted(data["event_weights"].items())),
             "method": data["method"],
+            "derived_keep": data.get("derived_keep", DEFAULT_KEEP),
             "members": members,
             "notes": data.get("notes", ""),
         }

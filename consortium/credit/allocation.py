@@ -69,10 +69,11 @@ def allocate(
 
 @dataclass(frozen=True)
 class Payout:
-    """What a period pays, and what it carries forward to the next one."""
+    """What a period allocates from its pool, pays, and carries forward to the next one."""
 
     paid: dict[str, Decimal]
     carried: dict[str, Decimal] = field(default_factory=dict)
+    allocated: dict[str, Decimal] = field(default_factory=dict)
 
 
 def pay_out(
@@ -95,11 +96,13 @@ def pay_out(
     negative = sorted(p for p, amount in before.items() if amount < 0)
     if negative:
         raise CreditError(f"carried amounts must not be negative: {', '.join(negative)}")
-    owed = allocate(pool, weights, quantum)
+    allocated = allocate(pool, weights, quantum)
+    owed = dict(allocated)
     for payee, amount in before.items():
         owed[payee] = owed.get(payee, Decimal(0)) + amount
     paid = {p: a for p, a in owed.items() if a >= minimum}
     return Payout(
         paid=paid,
         carried={p: a for p, a in owed.items() if a < minimum and a > 0},
+        allocated=allocated,
     )

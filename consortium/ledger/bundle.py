@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,7 +34,7 @@ from consortium.ledger.audit import (
     row_batches,
     sorted_problems,
 )
-from consortium.ledger.entry import EntryError, parse_entry
+from consortium.ledger.entry import Entry, EntryError, parse_entry
 from consortium.ledger.log import Ledger, iter_entries, log_size
 
 FORMAT = "consortium-ledger-bundle"
@@ -136,11 +136,16 @@ def verify_bundle(
     path: Path,
     *,
     trusted_vkey: str | None = None,
+    extra_checkpoints: Iterable[str] = (),
     signatures: bool = True,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[Bundle, AuditReport]:
-    """Audit a bundle file offline; the key is pinned by ``trusted_vkey`` when given."""
+    """Audit a bundle file offline; the key is pinned by ``trusted_vkey`` when given.
+
+    ``extra_checkpoints`` are signed notes obtained elsewhere (e.g. named by a report): the
+    bundle must agree with them as with its own.
+    """
     try:
         fh = _open(path, "r")
     except OSError as exc:
@@ -165,7 +170,7 @@ def verify_bundle(
                 row_batches(_rows(chain([first] if first else [], fh))),
                 public_key=bundle.public_key,
                 origin=bundle.origin,
-                checkpoints=bundle.checkpoints,
+                checkpoints=[*bundle.checkpoints, *extra_checkpoints],
                 signatures=signatures,
                 workers=workers,
                 progress=progress,
@@ -181,6 +186,32 @@ def verify_bundle(
         )
     report.problems = sorted_problems([*report.problems, *pinned])
     return bundle, report
+
+
+def read_header(path: Path) -> Bundle:
+    """A bundle's header and checkpoints, unverified: what it claims to be."""
+    try:
+        with _open(path, "r") as fh:
+            return _read_header(fh)
+    except OSError as exc:
+        raise BundleError(f"cannot open {path}: {exc.strerror or exc}") from exc
+
+
+def raw_entries(path: Path, size: int | None = None) -> Iterator[bytes]:
+    """The stored bytes of a bundle's first ``size`` entries (all if None), unchecked."""
+    try:
+        with _open(path, "r") as fh:
+            _read_header(fh)
+            for line in islice(fh, size):
+                yield line.rstrip(b"\n")
+    except (OSError, EOFError) as exc:
+        raise BundleError(f"cannot read {path}: {exc}") from exc
+
+
+def read_entries(path: Path, size: int) -> Iterator[Entry]:
+    """The first ``size`` entries of a bundle, parsed; read it with `verify_bundle` first."""
+    for data in raw_entries(path, size):
+        yield parse_entry(data)
 
 
 def _check_genesis(data: bytes, bundle: Bundle) -> list[Problem]:

@@ -9,7 +9,7 @@ index. Projections written through the same transaction commit or roll back with
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,8 +85,11 @@ def log_size(conn: Connection) -> int:
 class LedgerTransaction:
     """One write transaction on the log: appends and checkpoints commit together."""
 
-    def __init__(self, conn: Connection, origin: str, key: NodeKey) -> None:
+    def __init__(
+        self, conn: Connection, origin: str, key: NodeKey, clock: Callable[[], datetime]
+    ) -> None:
         self.conn = conn
+        self.clock = clock
         self._origin = origin
         self._key = key
         # The head of the log in two reads: the last entry (size and chain link), then the
@@ -107,7 +110,13 @@ class LedgerTransaction:
     def append(self, kind: str, actor: str, body: dict[str, Any]) -> Appended:
         index = self.size
         data = make_entry(
-            index=index, kind=kind, actor=actor, body=body, prev=self._prev, key=self._key
+            index=index,
+            kind=kind,
+            actor=actor,
+            body=body,
+            prev=self._prev,
+            key=self._key,
+            time=self.clock(),
         )
         leaf = merkle.leaf_hash(data)
         self._entries.append({"idx": index, "data": data})
@@ -143,12 +152,28 @@ class LedgerTransaction:
         return note
 
 
-class Ledger:
-    """A node's ledger in its database. Reads need no key; writes need the node key."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, engine: Engine, origin: str, key: NodeKey | None = None) -> None:
+
+class Ledger:
+    """A node's ledger in its database. Reads need no key; writes need the node key.
+
+    ``clock`` stamps entries and is what the domain asks when something depends on the
+    ledger's "now" (has a period ended?); it is the system clock except where a test or a
+    simulation moves time on.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        origin: str,
+        key: NodeKey | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.engine = engine
         self.origin = origin
+        self.clock = clock
         self._key = key
         self._writer = writer(engine)
 
@@ -162,7 +187,7 @@ class Ledger:
         with self._writer.begin() as conn:
             if not is_sqlite(self.engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
-            tx = LedgerTransaction(conn, self.origin, self._key)
+            tx = LedgerTransaction(conn, self.origin, self._key, self.clock)
             yield tx
             tx.flush()
 

@@ -1,0 +1,223 @@
+"""Compensation runs: a period's pool paid by credit, carried over below the minimum, once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scenario
+from click.testing import CliRunner
+from marshmallow import ValidationError
+
+from consortium.alliance import compensation
+from consortium.alliance.ledgers import LedgerReadError
+from consortium.cli import main
+from consortium.contracts.signing import document_digest
+from consortium.errors import Conflict, Forbidden, Invalid
+from consortium.ledger.bundle import export_bundle
+from consortium.node import Node
+from consortium.registry import datasets
+
+PROPOSAL = {"event_weights": scenario.CREDIT_WEIGHTS, "method": "proportional"}
+World = scenario.CreditWorld
+
+
+@pytest.fixture
+def world(credit_world: World) -> World:
+    return credit_world
+
+
+def days_on(node: Node, days: int) -> date:
+    """Move the node's clock ``days`` ahead of real time; returns the real today."""
+    node.ledger.clock = lambda: datetime.now(UTC) + timedelta(days=days)
+    return datetime.now(UTC).date()
+
+
+def run(node: Node, start: date, end: date, pool: str, **extra: str) -> dict[str, Any]:
+    payload = {"start": str(start), "end": str(end), "pool": pool, "currency": "EUR", **extra}
+    event = compensation.run_compensation(node.ledger, scenario.actor(node, "lee"), payload)
+    return event.body
+
+
+def paid(body: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str, str, str]]:
+    return {
+        (p["origin"], p["name"]): (p["allocated"], p["carried_in"], p["paid"], p["carried"])
+        for p in body["payees"]
+    }
+
+
+def test_a_run_pays_by_credit_and_carries_small_amounts_over(world: World) -> None:
+    hospital, institute, _ = world
+    h, i = hospital.origin, institute.origin
+    version = scenario.accepted_rules(hospital, institute, PROPOSAL)
+    today = days_on(hospital, 3)
+    first = run(
+        hospital, today - timedelta(days=1), today + timedelta(days=2), "1000", minimum="50"
+    )
+
+    # Credit 10 in all (see test_shares): the hospital's 7.775 own, the contract's split of
+    # the grant and the publication to the nursing team and the fund, 0.125 to the institute.
+    assert paid(first) == {
+        (h, "St Example Hospital"): ("777.50", "0.00", "777.50", "0.00"),
+        (h, "Diabetes nursing team"): ("140.00", "0.00", "140.00", "0.00"),
+        (h, "Patient fund"): ("70.00", "0.00", "70.00", "0.00"),
+        (i, "Northern Genomics Institute"): ("12.50", "0.00", "0.00", "12.50"),
+    }
+    assert first["pool"] == "1000.00" and first["minimum"] == "50.00"
+    assert first["method"] == "proportional"
+    rules_doc = scenario.rules.get_rules(hospital.engine, version)["document"]
+    assert first["rules"] == {
+        "proposer": h,
+        "version": version,
+        "digest": document_digest(rules_doc),
+    }
+    [cut] = first["checkpoints"]
+    assert cut["origin"] == h and cut["size"] == hospital.ledger.size() - 1  # read up to itself
+    assert cut["note"] == hospital.ledger.latest_checkpoint()
+
+    # A later period: a dataset derived from the institute's earns 1, half of it theirs.
+    sam = scenario.actor(hospital, "sam")
+    days_on(hospital, 10)
+    derived = [{"dataset": "ds-remote0001", "publisher": i, "weight": "1"}]
+    datasets.register_dataset(
+        hospital.ledger, sam, scenario.metadata(title="Variant calls", derived_from=derived)
+    )
+    days_on(hospital, 13)
+    second = run(
+        hospital, today + timedelta(days=2), today + timedelta(days=12), "100", minimum="50"
+    )
+    assert paid(second) == {
+        (h, "St Example Hospital"): ("50.00", "0.00", "50.00", "0.00"),
+        (i, "Northern Genomics Institute"): ("50.00", "12.50", "62.50", "0.00"),
+    }
+    listed = compensation.list_runs(hospital.engine, scenario.actor(hospital, "lee"))
+    assert [r["id"] for r in listed] == [first["run"], second["run"]]
+    shown = compensation.get_run(hospital.engine, scenario.actor(hospital, "ada"), second["run"])
+    assert shown["payees"] == second["payees"]
+
+
+def test_refused_runs_leave_no_trace(world: World) -> None:
+    hospital, institute, _ = world
+    today = datetime.now(UTC).date()
+    week = (today - timedelta(days=7), today)
+    size = hospital.ledger.size()
+
+    def refused(
+        error: type[Exception], start: date, end: date, pool: str = "100", **kw: str
+    ) -> str:
+        with pytest.raises(error) as exc:
+            run(hospital, start, end, pool, **kw)
+        assert hospital.ledger.size() == size
+        return str(getattr(exc.value, "errors", None) or getattr(exc.value, "messages", exc.value))
+
+    assert "pay it once it is over" in refused(Invalid, today, today + timedelta(days=1))
+    assert "no benefit rules were in force" in refused(Conflict, *week)
+    with pytest.raises(Forbidden):
+        compensation.run_compensation(
+            hospital.ledger,
+            scenario.actor(hospital, "sam"),
+            {"start": str(week[0]), "end": str(week[1]), "pool": "100", "currency": "EUR"},
+        )
+    assert "the period must end after it starts" in refused(ValidationError, today, today)
+    assert "an amount such as" in refused(ValidationError, *week, pool="12.345")
+    assert "must be more than zero" in refused(ValidationError, *week, pool="0")
+    assert "1, 0.1, 0.01" in refused(ValidationError, *week, quantum="0.05")
+
+    scenario.accepted_rules(hospital, institute, PROPOSAL)
+    size = hospital.ledger.size()
+    days_on(hospital, 3)
+    tomorrow = today + timedelta(days=1)
+    assert "nothing to pay by" in refused(Conflict, tomorrow, tomorrow + timedelta(days=1))
+    period = (today, today + timedelta(days=2))
+    assert "not a whole number" in refused(Invalid, *period, pool="100.5", quantum="1")
+    run(hospital, today, today + timedelta(days=2), "100")
+    size = hospital.ledger.size()
+    assert "a period is paid once" in refused(
+        Conflict, today + timedelta(days=1), today + timedelta(days=3)
+    )
+    # Another currency is another pool: the same period may be paid in it.
+    compensation.run_compensation(
+        hospital.ledger,
+        scenario.actor(hospital, "lee"),
+        {
+            "start": str(today),
+            "end": str(today + timedelta(days=2)),
+            "pool": "5",
+            "currency": "CHF",
+        },
+    )
+
+
+def test_runs_at_the_console(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    scenario.accepted_rules(hospital, institute, PROPOSAL)
+    today = days_on(hospital, 3)
+    body = run(hospital, today - timedelta(days=1), today + timedelta(days=2), "1000")
+    hospital.close()
+    home = str(tmp_path / "hospital")
+
+    def cli(*args: str, ok: bool = True) -> str:
+        result = CliRunner().invoke(main, ["--data-dir", home, *args])
+        assert (result.exit_code == 0) is ok, result.output
+        return result.output
+
+    listed = cli("compensation", "list", "--as", "lee")
+    assert (
+        body["run"] in listed and "1000.00 EUR" in listed and "paid 1000.00 to 4 payees" in listed
+    )
+    shown = cli("compensation", "show", body["run"], "--as", "ada")
+    assert "Diabetes nursing team" in shown and "140.00" in shown
+    assert (
+        json.loads(cli("compensation", "show", body["run"], "--json"))["payees"] == body["payees"]
+    )
+    # The console's clock is the real one: the period just paid has not ended by it.
+    end = str(today + timedelta(days=2))
+    refused = cli("compensation", "run", "--from", str(today), "--to", end, "--pool", "10",
+                  "--currency", "EUR", "--as", "lee", ok=False)  # fmt: skip
+    assert refused.startswith("Error: the period has not ended (end: the period runs until")
+    assert "Error: no compensation run 'run-nope'" in cli(
+        "compensation", "show", "run-nope", ok=False
+    )
+
+
+def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    scenario.accepted_rules(hospital, institute, PROPOSAL)
+    today = days_on(hospital, 3)
+    body = run(hospital, today - timedelta(days=1), today + timedelta(days=2), "1000")
+    hospital.ledger.checkpoint()
+    own = tmp_path / "hospital.jsonl"
+    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    found, differences = compensation.verify_run(body["run"], [own])
+    assert found == body and differences == []
+
+    with pytest.raises(LedgerReadError, match="no bundle given holds compensation run 'run-x'"):
+        compensation.verify_run("run-x", [own])
+    peer = tmp_path / "institute.jsonl"
+    export_bundle(institute.ledger, institute.name, institute.public_key, peer)
+    with pytest.raises(LedgerReadError, match="the run did not read the ledger of"):
+        compensation.verify_run(body["run"], [own, peer])
+
+    # A node that signed a run paying someone else: the recomputation names every amount.
+    doctored = {**body, "run": "run-doctored", "payees": [
+        {**p, "paid": "0.00"} if p["kind"] == "fund" else p for p in body["payees"]
+    ]}  # fmt: skip
+    hospital.ledger.append(compensation.RUN, "lee", doctored)
+    hospital.ledger.checkpoint()
+    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    _, differences = compensation.verify_run("run-doctored", [own])
+    [fund] = [i for i, p in enumerate(body["payees"]) if p["kind"] == "fund"]
+    assert differences == [f"payees.{fund}.paid: it says '0.00', the ledgers give '70.00'"]
+
+    hospital.close()
+    result = CliRunner().invoke(
+        main, ["compensation", "verify", "run-doctored", "--bundle", str(own), "--vkey",
+               hospital.vkey],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Error: 1 amount of the run run-doctored (1000.00 EUR" in result.output
+    result = CliRunner().invoke(main, ["compensation", "verify", body["run"], "--bundle", str(own)])
+    assert result.exit_code == 0 and "Every amount of the run" in result.output

@@ -1,0 +1,264 @@
+"""Contribution reports: exact figures, signed JSON and CSV, and `report verify` from bundles."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scenario
+from click.testing import CliRunner
+from conftest import add_people, token_for
+
+from consortium.access import outputs, requests
+from consortium.alliance import ledgers, report
+from consortium.api import create_app
+from consortium.cli import main
+from consortium.crypto.keys import NodeKey
+from consortium.errors import Conflict, Forbidden
+from consortium.ledger.bundle import export_bundle
+from consortium.node import Node
+from consortium.registry import datasets
+
+PROPOSAL = {"event_weights": scenario.CREDIT_WEIGHTS, "method": "shapley"}
+World = scenario.CreditWorld
+
+
+@pytest.fixture
+def world(credit_world: World) -> World:
+    scenario.accepted_rules(credit_world[0], credit_world[1], PROPOSAL)
+    return credit_world
+
+
+def period(days_before: int = 40) -> dict[str, str]:
+    today = datetime.now(UTC).date()
+    return {"start": str(today - timedelta(days=days_before)), "end": str(today + timedelta(1))}
+
+
+def build(node: Node, peers: list[ledgers.Source] | None = None, **query: str) -> dict[str, Any]:
+    lee = scenario.actor(node, "lee")
+    return report.contribution_report(
+        node.ledger, node.key, lee, {**period(), **query}, peers or []
+    )
+
+
+def bundle(node: Node, path: Path) -> Path:
+    export_bundle(node.ledger, node.name, node.public_key, path)
+    return path
+
+
+def by_origin(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["origin"]: r for r in rows}
+
+
+def test_the_figures_of_a_period(world: World) -> None:
+    hospital, institute, ids = world
+    h, i = hospital.origin, institute.origin
+    signed = build(hospital, interval="month")
+    s = signed["summary"]
+    assert s["totals"] == {
+        "worth": "10.000000",
+        "events": {
+            "cost.recorded": 1, "dataset.published": 2, "grant.issued": 1,
+            "output.publication": 1,
+        },
+    }  # fmt: skip
+    inst = by_origin(s["institutions"])
+    assert inst[h]["credit"] == {
+        "shapley": "9.500000", "proportional": "9.875000", "leave-one-out": "9.090909",
+        "equal": "5.000000",
+    }  # fmt: skip
+    assert inst[h]["share"] == "95.00" and inst[i]["share"] == "5.00"
+    assert (inst[h]["datasets_published"], inst[h]["grants_issued"], inst[h]["outputs"]) == (
+        2, 1, 1,
+    )  # fmt: skip
+    assert inst[h]["costs"] == {"EUR": "100"}
+    datasets_ = {d["dataset"]: d for d in s["datasets"]}
+    assert datasets_[ids["cohort"]]["credit"] == "8.375000"
+    assert datasets_[ids["remote"]]["publisher"] == i  # known from what derives from it
+    # The cohort and the extract both name Dr Zhang (weight 2) and Ann Curator (weight 1).
+    people = {c["name"]: c for c in s["contributors"]}
+    assert people["Dr Wei Zhang"]["credit"] == "5.916667"  # ⅔ of 8.875
+    assert people["Ann Curator"]["datasets"] == sorted([ids["cohort"], ids["extract"]])
+    payees = {p["name"]: p["credit"] for p in s["payees"]}
+    assert payees["Patient fund"] == "0.673418"
+    assert sum(float(v) for v in payees.values()) == pytest.approx(10)
+    part = s["participation"]
+    assert part["members"] == 2 and part["share"] == "100.00"
+    nodes = by_origin(part["nodes"])
+    assert nodes[h]["ledger_read"] and nodes[h]["active_days"] == 1
+    assert not nodes[i]["ledger_read"] and nodes[i]["active_days"] is None
+    assert s["approvals"]["decided"] == 1 and s["approvals"]["decisions"] == {"approved": 1}
+    assert s["uncredited"] == []
+    # Trends per calendar month: the last one holds everything.
+    assert signed["trends"][-1]["credit"] == {h: "9.500000", i: "0.500000"}
+    assert all(t["worth"] == "0.000000" for t in signed["trends"][:-1])
+    [cut] = signed["checkpoints"]
+    assert cut["origin"] == h and cut["note"] == hospital.ledger.latest_checkpoint()
+    assert report.check_signature(signed) == h
+
+
+def test_reuse_without_credit_and_approval_times(world: World) -> None:
+    hospital, _, ids = world
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    asked = requests.submit_request(hospital.ledger, rita, scenario.access_request(ids["cohort"]))
+    grant = requests.approve_request(hospital.ledger, hospital.key, sam, asked.body["request"], {})
+    grant_id = grant[-1].body["grant"]
+    software = {"kind": "software", "title": "HbA1c toolkit", "url": "https://example.org/t"}
+    outputs.report_output(hospital.ledger, rita, grant_id, software)
+    waiting = requests.submit_request(hospital.ledger, rita, scenario.access_request(ids["cohort"]))
+    s = build(hospital)["summary"]
+    assert [(u["type"], u["ref"]) for u in s["uncredited"]] == [
+        ("output.software", next(o["id"] for o in outputs_of(hospital, rita, grant_id)))
+    ]
+    assert s["uncredited"][0]["reason"] == "the rules give output.software no weight"
+    assert s["approvals"]["decided"] == 2 and s["approvals"]["open_at_end"] == 1
+    assert float(s["approvals"]["max_days"]) < 0.01  # approved within seconds
+    assert waiting.body["request"]
+
+
+def outputs_of(node: Node, who: Any, grant_id: str) -> list[dict[str, Any]]:
+    return outputs.list_outputs(node.engine, who, grant_id)
+
+
+def test_a_grant_without_output_is_reuse_without_credit(world: World) -> None:
+    hospital, _, ids = world
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    asked = requests.submit_request(hospital.ledger, rita, scenario.access_request(ids["cohort"]))
+    done = requests.approve_request(hospital.ledger, hospital.key, sam, asked.body["request"], {})
+    uncredited = build(hospital)["summary"]["uncredited"]
+    assert [(u["ref"], u["reason"]) for u in uncredited] == [
+        (done[-1].body["grant"], "no output reported for this grant by the end of the period")
+    ]
+
+
+def test_verify_recomputes_every_figure_from_bundles(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    # The institute's own ledger is read too, from a bundle it published.
+    peer_file = bundle(institute, tmp_path / "institute.jsonl")
+    signed = build(hospital, [ledgers.bundle_source(peer_file)], interval="quarter")
+    assert [c["origin"] for c in signed["checkpoints"]] == sorted(
+        [hospital.origin, institute.origin]
+    )
+    nodes = by_origin(signed["summary"]["participation"]["nodes"])
+    assert nodes[institute.origin]["ledger_read"]
+    # The hospital goes on working after the report; its bundle holds more than was read.
+    datasets.register_dataset(hospital.ledger, scenario.actor(hospital, "sam"), scenario.metadata())
+    hospital.ledger.checkpoint()
+    own_file = bundle(hospital, tmp_path / "hospital.jsonl.gz")
+    assert report.verify(signed, [own_file, peer_file]) == []
+
+    # A figure changed and the report signed again (by anyone): the recomputation shows it.
+    forged = json.loads(json.dumps(signed))
+    forged["summary"]["institutions"][0]["share"] = "50.00"
+    content = {k: v for k, v in forged.items() if k not in report.UNSIGNED}
+    forged = report.sign(content, NodeKey.generate(), "somebody")
+    [difference] = report.verify(forged, [own_file, peer_file])
+    assert difference.startswith("summary.institutions.0.share: it says '50.00'")
+    # Changed without signing again: refused outright.
+    signed["summary"]["totals"]["worth"] = "11.000000"
+    with pytest.raises(report.ReportError, match="changed after signing"):
+        report.verify(signed, [own_file, peer_file])
+
+
+def test_verify_refuses_bundles_it_cannot_use(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    early = bundle(hospital, tmp_path / "early.jsonl")  # before the report's checkpoint
+    datasets.register_dataset(hospital.ledger, scenario.actor(hospital, "sam"), scenario.metadata())
+    signed = build(hospital)
+    peer = bundle(institute, tmp_path / "institute.jsonl")
+    with pytest.raises(ledgers.LedgerReadError, match="no bundle given for the ledger of"):
+        report.verify(signed, [peer])
+    with pytest.raises(ledgers.LedgerReadError, match="did not read the ledger of"):
+        report.verify(signed, [early, peer])
+    with pytest.raises(ledgers.LedgerReadError, match=r"does not verify: .*covers"):
+        report.verify(signed, [early])
+    with pytest.raises(ledgers.LedgerReadError, match="not a ledger bundle"):
+        report.verify(signed, [tmp_path / "nothing.jsonl"] if _touch(tmp_path) else [])
+
+
+def _touch(tmp_path: Path) -> bool:
+    (tmp_path / "nothing.jsonl").write_text("hello\n")
+    return True
+
+
+def test_who_may_build_and_what_is_refused(world: World) -> None:
+    hospital, _, _ = world
+    with pytest.raises(Forbidden):
+        report.contribution_report(
+            hospital.ledger, hospital.key, scenario.actor(hospital, "rita"), period()
+        )
+    size = hospital.ledger.size()
+    with pytest.raises(Conflict, match="no benefit rules were in force on 2020-02-01"):
+        build(hospital, start="2020-01-01", end="2020-02-01")
+    assert hospital.ledger.size() == size  # a report appends nothing
+
+
+def test_sub_periods() -> None:
+    assert report.sub_periods("2026-01-15", "2026-04-02", "month") == [
+        ("2026-01-15", "2026-02-01"), ("2026-02-01", "2026-03-01"),
+        ("2026-03-01", "2026-04-01"), ("2026-04-01", "2026-04-02"),
+    ]  # fmt: skip
+    assert report.sub_periods("2025-11-01", "2026-05-01", "quarter") == [
+        ("2025-11-01", "2026-01-01"), ("2026-01-01", "2026-04-01"), ("2026-04-01", "2026-05-01"),
+    ]  # fmt: skip
+    assert report.sub_periods("2025-06-01", "2026-01-01", "year") == [("2025-06-01", "2026-01-01")]
+
+
+def test_the_api_serves_json_and_csv(world: World) -> None:
+    hospital, _, _ = world
+    add_people(hospital, {"auditor": "otto"})
+    client = create_app(hospital).test_client()
+    url = "/api/v1/reports/contributions?start={start}&end={end}".format(**period())
+    auditor = {"Authorization": f"Bearer {token_for(hospital, 'otto')}"}
+    response = client.get(url, headers=auditor)
+    assert response.status_code == 200, response.text
+    assert report.check_signature(response.get_json()) == hospital.origin
+    sheet = client.get(url + "&format=csv&interval=month", headers=auditor)
+    assert sheet.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(sheet.text)))
+    levels = {r["level"] for r in rows}
+    assert levels == {"institution", "dataset", "contributor", "payee", "trend"}
+    assert {r["credit"] for r in rows if r["level"] == "institution"} == {"9.500000", "0.500000"}
+    bad = client.get(url.replace("start=", "start=2099-01-01&x="), headers=auditor)
+    assert bad.status_code == 422
+    researcher = {"Authorization": f"Bearer {token_for(hospital, 'rita')}"}
+    assert client.get(url, headers=researcher).status_code == 403
+    assert client.get(url).status_code == 401
+
+
+def test_build_and_verify_at_the_console(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    home, vkey = tmp_path / "hospital", hospital.vkey
+    peer = bundle(institute, tmp_path / "institute.jsonl")
+    hospital.close()
+
+    def cli(*args: str, ok: bool = True) -> Any:
+        result = CliRunner().invoke(main, list(args))
+        assert (result.exit_code == 0) is ok, result.output
+        return result
+
+    out = tmp_path / "report.json"
+    p = period()
+    cli("--data-dir", str(home), "report", "build", "--from", p["start"], "--to", p["end"],
+        "--bundle", str(peer), "-o", str(out), "--as", "lee")  # fmt: skip
+    denied = cli("--data-dir", str(home), "report", "build", "--from", p["start"], "--to",
+                 p["end"], "--as", "rita", ok=False).output  # fmt: skip
+    assert "needs the role" in denied
+    own = tmp_path / "hospital.jsonl"
+    cli("--data-dir", str(home), "ledger", "export", str(own))
+    done = cli("report", "verify", str(out), "--bundle", str(own), "--bundle", str(peer),
+               "--vkey", vkey).output  # fmt: skip
+    assert "Every figure of the report by" in done
+    document = json.loads(out.read_text())
+    document["summary"]["institutions"][0]["share"] = "50.00"
+    content = {k: v for k, v in document.items() if k not in report.UNSIGNED}
+    out.write_text(json.dumps(report.sign(content, NodeKey.generate(), "somebody")))
+    failed = cli("report", "verify", str(out), "--bundle", str(own), "--bundle", str(peer),
+                 ok=False).output  # fmt: skip
+    assert "summary.institutions.0.share" in failed
+    assert "Error: 1 figure of the report by somebody" in failed and "does not hold" in failed
