@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import scenario
 from click.testing import CliRunner
+from conftest import token_for
 from marshmallow import ValidationError
 
 from consortium.alliance import compensation
 from consortium.alliance.ledgers import LedgerReadError
+from consortium.api import create_app
 from consortium.cli import main
 from consortium.contracts.signing import document_digest
 from consortium.errors import Conflict, Forbidden, Invalid
@@ -221,3 +223,48 @@ def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> N
     assert "Error: 1 amount of the run run-doctored (1000.00 EUR" in result.output
     result = CliRunner().invoke(main, ["compensation", "verify", body["run"], "--bundle", str(own)])
     assert result.exit_code == 0 and "Every amount of the run" in result.output
+
+
+def test_runs_over_the_api(world: World) -> None:
+    hospital, institute, _ = world
+    scenario.accepted_rules(hospital, institute, PROPOSAL)
+    client = create_app(hospital).test_client()
+    lee = {"Authorization": f"Bearer {token_for(hospital, 'lee')}"}
+    today = days_on(hospital, 3)
+    size = hospital.ledger.size()
+    bad = client.post(
+        "/api/v1/compensation/runs",
+        json={"start": str(today), "end": str(today), "pool": "-5", "currency": "euro"},
+        headers=lee,
+    )
+    assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
+    assert bad.get_json()["errors"]["json"] == {
+        "currency": ["an ISO 4217 code such as EUR"],
+        "pool": ["an amount such as 10000 or 10000.50"],
+    }
+    empty = client.post(
+        "/api/v1/compensation/runs",
+        json={"start": str(today), "end": str(today), "pool": "5", "currency": "EUR"},
+        headers=lee,
+    )
+    assert empty.get_json()["errors"]["json"] == {"end": ["the period must end after it starts"]}
+    assert hospital.ledger.size() == size
+    period = {"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=2))}
+    made = client.post(
+        "/api/v1/compensation/runs", json={**period, "pool": "10", "currency": "EUR"}, headers=lee
+    )
+    assert made.status_code == 201, made.text
+    run_id = made.get_json()["id"]
+    assert made.get_json()["entry"] == size
+    assert [r["id"] for r in client.get("/api/v1/compensation/runs", headers=lee).get_json()] == [
+        run_id
+    ]
+    shown = client.get(f"/api/v1/compensation/runs/{run_id}", headers=lee).get_json()
+    assert shown["pool"] == "10.00" and len(shown["payees"]) == 4
+    assert client.get("/api/v1/compensation/runs/run-nope", headers=lee).status_code == 404
+    again = client.post(
+        "/api/v1/compensation/runs", json={**period, "pool": "10", "currency": "EUR"}, headers=lee
+    )
+    assert again.status_code == 409 and "a period is paid once" in again.get_json()["detail"]
+    rita = {"Authorization": f"Bearer {token_for(hospital, 'rita')}"}
+    assert client.get("/api/v1/compensation/runs", headers=rita).status_code == 403

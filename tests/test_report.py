@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import add_people, token_for
 
 from consortium.access import outputs, requests
-from consortium.alliance import ledgers, report
+from consortium.alliance import compensation, ledgers, report
 from consortium.api import create_app
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
@@ -262,3 +262,30 @@ def test_build_and_verify_at_the_console(world: World, tmp_path: Path) -> None:
                  ok=False).output  # fmt: skip
     assert "summary.institutions.0.share" in failed
     assert "Error: 1 figure of the report by somebody" in failed and "does not hold" in failed
+
+
+def test_compensation_paid_in_the_period(world: World) -> None:
+    hospital, institute, _ = world
+    hospital.ledger.clock = lambda: datetime.now(UTC) + timedelta(days=3)
+    today = datetime.now(UTC).date()
+    paid = compensation.run_compensation(
+        hospital.ledger, scenario.actor(hospital, "lee"),
+        {"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=2)),
+         "pool": "1000", "currency": "EUR", "minimum": "60"},
+    ).body  # fmt: skip
+    s = build(hospital, start=str(today - timedelta(days=1)), end=str(today + timedelta(4)))[
+        "summary"
+    ]
+    [run] = s["compensation"]
+    assert run == {"run": paid["run"], "period": paid["period"], "pool": "1000.00",
+                   "currency": "EUR", "paid": "950.00"}  # fmt: skip
+    inst = by_origin(s["institutions"])
+    assert inst[hospital.origin]["compensation"] == {"EUR": "950.00"}
+    assert inst[institute.origin]["compensation"] == {"EUR": "0.00"}  # 50.00 carried over
+    fund = next(p for p in s["payees"] if p["kind"] == "fund")
+    assert fund["compensation"] == {"EUR": "67.34"}
+    # A report over a period the run only overlaps does not count it.
+    assert (
+        build(hospital, start=str(today), end=str(today + timedelta(4)))["summary"]["compensation"]
+        == []
+    )

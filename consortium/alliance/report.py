@@ -17,7 +17,8 @@ What a period's figures hold:
 - ``datasets``: grants, outputs and credit per dataset;
 - ``contributors``: a dataset's credit divided among the people its metadata names, by their
   weights — recognition, apart from money;
-- ``payees``: credit by the contracts' benefit splits, what compensation follows;
+- ``payees``: credit by the contracts' benefit splits, which compensation follows, and what
+  runs within the period paid each payee;
 - ``participation``: how many members contributed, and on how many days each node whose
   ledger was read had someone act on it;
 - ``approvals``: days from request to first decision, and requests still open at the end;
@@ -109,12 +110,7 @@ def figures(facts: Facts, rules: dict[str, Any], start: str, end: str) -> dict[s
         "institutions": _institutions(facts, shares, method, runs, start, end),
         "datasets": _datasets(facts, shares, start, end),
         "contributors": _contributors(facts, shares),
-        "payees": [
-            {"origin": p.origin, "kind": p.kind, "name": p.name, "credit": fixed(c)}
-            for p, c in sorted(
-                shares.payees.items(), key=lambda pc: (pc[0].origin, pc[0].kind, pc[0].name)
-            )
-        ],
+        "payees": _payees(shares, runs),
         "participation": _participation(facts, shares, start, end),
         "approvals": _approvals(facts, start, end),
         "uncredited": _uncredited(facts, shares, end),
@@ -182,6 +178,25 @@ def _institutions(
             "compensation": {cur: str(a) for cur, a in sorted(paid[o].items())},
         }
         for o in origins
+    ]
+
+
+def _payees(shares: Shares, runs: list[Any]) -> list[dict[str, Any]]:
+    """Credit per payee, and what runs within the period paid them (per currency)."""
+    paid: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in runs:
+        for p in r.payees:
+            paid[(p["origin"], p["kind"], p["name"])][r.currency] += Decimal(p["paid"])
+    credit = {(p.origin, p.kind, p.name): c for p, c in shares.payees.items()}
+    return [
+        {
+            "origin": origin,
+            "kind": kind,
+            "name": name,
+            "credit": fixed(credit.get((origin, kind, name), Fraction(0))),
+            "compensation": {cur: str(a) for cur, a in sorted(paid[(origin, kind, name)].items())},
+        }
+        for origin, kind, name in sorted(set(credit) | set(paid))
     ]
 
 
@@ -429,7 +444,8 @@ def to_csv(report: dict[str, Any]) -> str:
                          "id": " ".join(c["datasets"]), "credit": c["credit"]})  # fmt: skip
     for p in s["payees"]:
         writer.writerow({**at, "level": "payee", "origin": p["origin"], "name": p["name"],
-                         "kind": p["kind"], "credit": p["credit"]})  # fmt: skip
+                         "kind": p["kind"], "credit": p["credit"],
+                         "compensation": _amounts(p["compensation"])})  # fmt: skip
     for t in report.get("trends", []):
         for origin, credit in t["credit"].items():
             writer.writerow({"period_start": t["period"]["start"],
