@@ -15,12 +15,14 @@ from click.testing import CliRunner
 from conftest import add_people, token_for
 
 from consortium.access import outputs, requests
-from consortium.alliance import compensation, ledgers, report
+from consortium.alliance import compensation, contributions, ledgers, report
+from consortium.alliance.facts import Facts, fold
 from consortium.api import create_app
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
-from consortium.errors import Conflict, Forbidden
+from consortium.errors import Conflict, Forbidden, Invalid
 from consortium.ledger.bundle import export_bundle
+from consortium.ledger.entry import parse_entry
 from consortium.node import Node
 from consortium.registry import datasets
 
@@ -39,10 +41,10 @@ def period(days_before: int = 40) -> dict[str, str]:
     return {"start": str(today - timedelta(days=days_before)), "end": str(today + timedelta(1))}
 
 
-def build(node: Node, peers: list[ledgers.Source] | None = None, **query: str) -> dict[str, Any]:
+def build(node: Node, bundles: list[Path] | None = None, **query: str) -> dict[str, Any]:
     lee = scenario.actor(node, "lee")
     return report.contribution_report(
-        node.ledger, node.key, lee, {**period(), **query}, peers or []
+        node.ledger, node.key, lee, {**period(), **query}, bundles or []
     )
 
 
@@ -140,7 +142,7 @@ def test_verify_recomputes_every_figure_from_bundles(world: World, tmp_path: Pat
     hospital, institute, _ = world
     # The institute's own ledger is read too, from a bundle it published.
     peer_file = bundle(institute, tmp_path / "institute.jsonl")
-    signed = build(hospital, [ledgers.bundle_source(peer_file)], interval="quarter")
+    signed = build(hospital, [peer_file], interval="quarter")
     assert [c["origin"] for c in signed["checkpoints"]] == sorted(
         [hospital.origin, institute.origin]
     )
@@ -152,13 +154,17 @@ def test_verify_recomputes_every_figure_from_bundles(world: World, tmp_path: Pat
     own_file = bundle(hospital, tmp_path / "hospital.jsonl.gz")
     assert report.verify(signed, [own_file, peer_file]) == []
 
-    # A figure changed and the report signed again (by anyone): the recomputation shows it.
+    # The hospital signs a report with a figure changed: the recomputation shows it.
     forged = json.loads(json.dumps(signed))
     forged["summary"]["institutions"][0]["share"] = "50.00"
     content = {k: v for k, v in forged.items() if k not in report.UNSIGNED}
-    forged = report.sign(content, NodeKey.generate(), "somebody")
+    forged = report.sign(content, hospital.key, hospital.origin)
     [difference] = report.verify(forged, [own_file, peer_file])
     assert difference.startswith("summary.institutions.0.share: it says '50.00'")
+    # Anyone else signing in the hospital's name is refused.
+    impostor = report.sign(content, NodeKey.generate(), hospital.origin)
+    with pytest.raises(report.ReportError, match="but not with that node's key"):
+        report.verify(impostor, [own_file, peer_file])
     # Changed without signing again: refused outright.
     signed["summary"]["totals"]["worth"] = "11.000000"
     with pytest.raises(report.ReportError, match="changed after signing"):
@@ -257,11 +263,12 @@ def test_build_and_verify_at_the_console(world: World, tmp_path: Path) -> None:
     document = json.loads(out.read_text())
     document["summary"]["institutions"][0]["share"] = "50.00"
     content = {k: v for k, v in document.items() if k not in report.UNSIGNED}
-    out.write_text(json.dumps(report.sign(content, NodeKey.generate(), "somebody")))
+    out.write_text(json.dumps(report.sign(content, hospital.key, hospital.origin)))
     failed = cli("report", "verify", str(out), "--bundle", str(own), "--bundle", str(peer),
                  ok=False).output  # fmt: skip
     assert "summary.institutions.0.share" in failed
-    assert "Error: 1 figure of the report by somebody" in failed and "does not hold" in failed
+    assert f"Error: 1 figure of the report by {hospital.origin}" in failed
+    assert "does not hold" in failed
 
 
 def test_compensation_paid_in_the_period(world: World) -> None:
@@ -289,3 +296,46 @@ def test_compensation_paid_in_the_period(world: World) -> None:
         build(hospital, start=str(today), end=str(today + timedelta(4)))["summary"]["compensation"]
         == []
     )
+
+
+def test_build_reads_only_members_bundles_under_their_keys(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    own = bundle(hospital, tmp_path / "hospital.jsonl")
+    with pytest.raises(Invalid, match="is this node's own ledger: it is read directly"):
+        build(hospital, [own])
+    stranger = scenario.init_node(tmp_path / "stranger", "Stranger Labs")
+    with pytest.raises(Invalid, match=r"stranger.jsonl is the ledger of .*, not a member"):
+        build(hospital, [bundle(stranger, tmp_path / "stranger.jsonl")])
+    # A bundle claiming to be the institute's but signed by another key.
+    impostor = scenario.init_node(tmp_path / "impostor", institute.name, origin=institute.origin)
+    with pytest.raises(Invalid, match="not signed by the trusted verifier key"):
+        build(hospital, [bundle(impostor, tmp_path / "impostor.jsonl")])
+    peer = bundle(institute, tmp_path / "institute.jsonl")
+    with pytest.raises(Invalid, match="given twice"):
+        build(hospital, [peer, peer])
+    stranger.close()
+    impostor.close()
+
+
+def test_declared_effort_names_its_contributor(world: World) -> None:
+    hospital, institute, _ = world
+    contributions.declare_contribution(
+        hospital.ledger, scenario.actor(hospital, "sam"),
+        {"kind": "curation", "units": "3", "contributor": "Night shift data team",
+         "description": "Re-coded the 2019 visits"},
+    )  # fmt: skip
+    size = hospital.ledger.size()
+    facts = fold(Facts(), hospital.origin, map(parse_entry, hospital.ledger.entries(0, size)))
+    rules = {
+        "event_weights": {**scenario.CREDIT_WEIGHTS, "contribution.declared": "2"},
+        "method": "proportional",
+        "members": [{"origin": hospital.origin}, {"origin": institute.origin}],
+    }
+    p = period()
+    people = {
+        c["name"]: c for c in report.figures(facts, rules, p["start"], p["end"])["contributors"]
+    }
+    assert people["Night shift data team"] == {
+        "origin": hospital.origin, "name": "Night shift data team", "datasets": [],
+        "credit": "6.000000",
+    }  # fmt: skip

@@ -11,7 +11,7 @@ import scenario
 
 from consortium.alliance import contributions
 from consortium.alliance.facts import Facts, fold
-from consortium.alliance.shares import Payee, compute, credit_events
+from consortium.alliance.shares import Payee, benefit_split, compute, credit_events
 from consortium.credit import CreditError
 from consortium.ledger.entry import parse_entry
 from consortium.node import Node
@@ -108,3 +108,39 @@ def test_costs_in_two_currencies_are_refused(world: World) -> None:
     start, end = today()
     with pytest.raises(CreditError, match="costs in the period are in EUR, GBP"):
         compute(facts_of(hospital), rules(hospital, institute, "shapley"), start, end)
+
+
+def test_a_claim_rests_with_the_institution_that_made_it(world: World) -> None:
+    hospital, institute, ids = world
+    contributions.declare_contribution(
+        hospital.ledger, scenario.actor(hospital, "sam"),
+        {"kind": "curation", "units": "4", "dataset": ids["extract"], "description": "QC"},
+    )  # fmt: skip
+    start, end = today()
+    weights = {**WEIGHTS, "contribution.declared": "1"}
+    everything = {**rules(hospital, institute, "proportional"), "event_weights": weights}
+    shares = compute(facts_of(hospital), everything, start, end)
+    # The extract is derived partly from the institute's data, but the effort was the hospital's.
+    assert shares.institutions["proportional"][institute.origin] == Fraction(1, 8)
+    assert shares.institutions["proportional"][hospital.origin] == Fraction(79, 8) + 4
+
+
+def test_the_institution_part_of_a_split_is_its_own_whatever_its_name() -> None:
+    facts = Facts(members={"h": "St Example Hospital"})
+    facts.splits[("ctr-1", 1)] = [
+        {"payee": "institution", "name": "Data providers", "percent": "80"},
+        {"payee": "fund", "name": "Patient fund", "percent": "20"},
+    ]
+    assert benefit_split(facts, "h", ("ctr-1", 1), Fraction(10)) == [
+        (Payee("h", "institution", "St Example Hospital"), 8),
+        (Payee("h", "fund", "Patient fund"), 2),
+    ]
+
+
+def test_the_rules_in_force_are_the_last_accepted_whoever_proposed_them() -> None:
+    facts = Facts()
+    facts.rules = {("a", 3): {"method": "equal"}, ("b", 1): {"method": "shapley"}}
+    facts.rules_accepted = {("a", 3): "2026-01-10T00:00:00Z", ("b", 1): "2026-02-01T00:00:00Z"}
+    assert facts.rules_in_force("2026-01-31") == ("a", 3, {"method": "equal"})
+    assert facts.rules_in_force("2026-03-01") == ("b", 1, {"method": "shapley"})
+    assert facts.rules_in_force("2026-01-01") is None

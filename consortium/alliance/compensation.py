@@ -24,7 +24,15 @@ from sqlmodel import Field, SQLModel
 
 from consortium.alliance.contributions import AMOUNT, PeriodSchema, currency_field, positive
 from consortium.alliance.facts import Facts
-from consortium.alliance.ledgers import Cut, LedgerReadError, Source, cut_own, gather, own_entries
+from consortium.alliance.ledgers import (
+    Cut,
+    LedgerReadError,
+    Source,
+    cut_own,
+    gather,
+    member_bundles,
+    own_entries,
+)
 from consortium.alliance.recompute import differences, named_ledgers
 from consortium.alliance.shares import Payee, compute, fixed
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, LEAD, Actor
@@ -90,8 +98,15 @@ def _key(payee: Payee | tuple[str, str, str]) -> str:
     return "\t".join(payee if isinstance(payee, tuple) else (payee.origin, payee.kind, payee.name))
 
 
-def run_compensation(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Event:
-    """Pay a period's pool by credit (alliance lead); see the module docstring."""
+def run_compensation(
+    ledger: Ledger,
+    actor: Actor,
+    payload: dict[str, Any],
+    bundles: Iterable[Path] = (),
+    progress: Callable[[str], Progress | None] | None = None,
+) -> Event:
+    """Pay a period's pool by credit (alliance lead) on this node's ledger and other members'
+    ``bundles``; see the module docstring."""
     actor.require(LEAD)
     data = RunSchema().load(payload)
     start, end = data["start"].isoformat(), data["end"].isoformat()
@@ -101,10 +116,17 @@ def run_compensation(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> E
             "the period has not ended",
             {"end": [f"the period runs until {_day_before(data['end'])}: pay it once it is over"]},
         )
+    try:
+        peers = member_bundles(ledger.engine, bundles, progress)
+    except LedgerReadError as exc:
+        raise Invalid(str(exc)) from exc
     # The lock is held from the cut to the run's entry: no entry, and no other run, between.
     with ledger.transaction() as tx:
         cut = cut_own(tx)
-        facts, cuts = gather([Source(cut, own_entries(tx.conn, cut.size))])
+        try:
+            facts, cuts = gather([Source(cut, own_entries(tx.conn, cut.size)), *peers])
+        except LedgerReadError as exc:
+            raise Invalid(str(exc)) from exc
         for run in facts.runs:
             if run.currency == data["currency"] and run.start < end and start < run.end:
                 last = _day_before(date.fromisoformat(run.end))
@@ -180,7 +202,7 @@ def verify_run(
     audited in full, so the run entry itself is proven to be its node's."""
     paths = list(bundles)
     run = _find_run(run_id, paths)
-    facts, cuts = named_ledgers(
+    facts, cuts, _ = named_ledgers(
         "the run", run["checkpoints"], paths, trusted_vkeys=trusted_vkeys, progress=progress
     )
     period = run["period"]

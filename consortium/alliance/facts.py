@@ -112,11 +112,13 @@ class Facts:
     runs: list[Run] = field(default_factory=list)
 
     def rules_in_force(self, at: str) -> tuple[str, int, dict[str, Any]] | None:
-        """The newest accepted benefit rules at time ``at``: (proposer, version, document)."""
+        """The benefit rules in force at time ``at`` — the last accepted by then, whichever
+        member proposed them (versions are numbered per proposer, so only the time of
+        acceptance orders them): (proposer, version, document)."""
         accepted = [(t, key) for key, t in self.rules_accepted.items() if t <= at]
         if not accepted:
             return None
-        _, (proposer, version) = max(accepted, key=lambda pair: (pair[1][1], pair[0]))
+        _, (proposer, version) = max(accepted)
         return proposer, version, self.rules[(proposer, version)]
 
     def carried(self, currency: str) -> dict[tuple[str, str, str], Decimal]:

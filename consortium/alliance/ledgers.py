@@ -10,12 +10,12 @@ signed one) and fold the same entries into the same facts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from consortium.alliance.facts import Facts, fold
 from consortium.crypto.keys import b64encode
@@ -24,6 +24,7 @@ from consortium.ledger.audit import Progress
 from consortium.ledger.bundle import BundleError, read_entries, read_header, verify_bundle
 from consortium.ledger.entry import Entry, parse_entry
 from consortium.ledger.log import CHECKPOINT, ENTRY, Ledger, LedgerTransaction
+from consortium.registry.members import MEMBER
 
 PAGE = 10_000
 
@@ -56,10 +57,12 @@ class Cut:
 
 @dataclass
 class Source:
-    """A cut and the entries up to it, in index order."""
+    """A cut and the entries up to it, in index order (and, from a bundle, the node's key as
+    the bundle's genesis entry proves it)."""
 
     cut: Cut
     entries: Iterable[Entry]
+    public_key: bytes | None = None
 
 
 def cut_own(tx: LedgerTransaction) -> Cut:
@@ -136,7 +139,30 @@ def bundle_source(
     cut = Cut.from_note(note)
     if cut.origin != bundle.origin:
         raise LedgerReadError(f"{path.name} is the ledger of {bundle.origin}, not {cut.origin}")
-    return Source(cut, read_entries(path, cut.size))
+    return Source(cut, read_entries(path, cut.size), bundle.public_key)
+
+
+def member_bundles(
+    engine: Engine, paths: Iterable[Path], progress: Callable[[str], Progress | None] | None = None
+) -> list[Source]:
+    """Other members' ledgers from bundles, each pinned to the key this node recorded for the
+    member, so a bundle signed by anyone else is refused rather than read."""
+    with engine.connect() as conn:
+        known = {m.origin: m for m in conn.execute(select(MEMBER))}
+    sources = []
+    for path in paths:
+        origin = bundle_origin(path)
+        member = known.get(origin)
+        if member is None:
+            raise LedgerReadError(f"{path.name} is the ledger of {origin}, not a member")
+        if member.is_self:
+            raise LedgerReadError(f"{path.name} is this node's own ledger: it is read directly")
+        sources.append(
+            bundle_source(
+                path, trusted_vkey=member.vkey, progress=progress(origin) if progress else None
+            )
+        )
+    return sources
 
 
 def gather(sources: Iterable[Source]) -> tuple[Facts, list[Cut]]:

@@ -24,9 +24,10 @@ def named_ledgers(
     *,
     trusted_vkeys: dict[str, str] | None = None,
     progress: Callable[[str], Progress | None] | None = None,
-) -> tuple[Facts, list[Cut]]:
+) -> tuple[Facts, list[Cut], dict[str, bytes]]:
     """The facts of exactly the ledgers ``what`` (e.g. "the report") names, each read from its
-    bundle up to the named checkpoint; a `LedgerReadError` if that cannot be done."""
+    bundle up to the named checkpoint, and each node's key as its bundle proves it; a
+    `LedgerReadError` if that cannot be done."""
     by_origin: dict[str, Path] = {}
     for path in bundles:
         origin = bundle_origin(path)
@@ -56,7 +57,8 @@ def named_ledgers(
                 f"the checkpoint {what} names for {origin} does not match its note"
             )
         sources.append(source)
-    return gather(sources)
+    facts, cuts = gather(sources)
+    return facts, cuts, {s.cut.origin: s.public_key for s in sources if s.public_key}
 
 
 def differences(expected: Any, found: Any, path: str = "") -> Iterator[str]:

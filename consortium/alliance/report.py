@@ -16,7 +16,7 @@ What a period's figures hold:
   method, and what compensation runs within the period paid it;
 - ``datasets``: grants, outputs and credit per dataset;
 - ``contributors``: a dataset's credit divided among the people its metadata names, by their
-  weights — recognition, apart from money;
+  weights, and effort declared for a named person or team — recognition, apart from money;
 - ``payees``: credit by the contracts' benefit splits, which compensation follows, and what
   runs within the period paid each payee;
 - ``participation``: how many members contributed, and on how many days each node whose
@@ -48,8 +48,10 @@ from consortium.alliance.contributions import PeriodSchema
 from consortium.alliance.facts import Facts
 from consortium.alliance.ledgers import (
     Cut,
+    LedgerReadError,
     Source,
     gather,
+    member_bundles,
     own_source,
 )
 from consortium.alliance.recompute import differences, named_ledgers
@@ -60,7 +62,7 @@ from consortium.contracts.signing import document_digest, sign_document
 from consortium.credit import CreditError
 from consortium.crypto.canonical import canonical_bytes
 from consortium.crypto.keys import NodeKey, b64decode, b64encode, verify_signature
-from consortium.errors import Conflict
+from consortium.errors import Conflict, Invalid
 from consortium.ledger.audit import Progress
 from consortium.ledger.log import Ledger
 from consortium.text import Text
@@ -109,7 +111,7 @@ def figures(facts: Facts, rules: dict[str, Any], start: str, end: str) -> dict[s
         },
         "institutions": _institutions(facts, shares, method, runs, start, end),
         "datasets": _datasets(facts, shares, start, end),
-        "contributors": _contributors(facts, shares),
+        "contributors": _contributors(facts, shares, rules, start, end),
         "payees": _payees(shares, runs),
         "participation": _participation(facts, shares, start, end),
         "approvals": _approvals(facts, start, end),
@@ -227,9 +229,17 @@ def _datasets(facts: Facts, shares: Shares, start: str, end: str) -> list[dict[s
     ]
 
 
-def _contributors(facts: Facts, shares: Shares) -> list[dict[str, Any]]:
+def _contributors(
+    facts: Facts, shares: Shares, rules: dict[str, Any], start: str, end: str
+) -> list[dict[str, Any]]:
+    """A dataset's credit divided among the people its metadata names, plus the declared
+    effort a named person or team did (as the rules weigh it)."""
     credit: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
     datasets: dict[tuple[str, str], set[str]] = defaultdict(set)
+    weight = Fraction(rules["event_weights"].get("contribution.declared", 0))
+    for c in facts.claims:
+        if c.contributor and c.currency is None and in_period(c.at, start, end):
+            credit[(c.origin, c.contributor)] += weight * Fraction(c.units)
     for d, amount in shares.datasets.items():
         ds = facts.datasets.get(d)
         if ds is None or not ds.contributors:
@@ -471,14 +481,21 @@ def contribution_report(
     key: NodeKey,
     actor: Actor,
     query: dict[str, Any],
-    peers: Iterable[Source] = (),
+    bundles: Iterable[Path] = (),
+    progress: Callable[[str], Progress | None] | None = None,
 ) -> dict[str, Any]:
-    """A signed report for the period in ``query`` (see `ReportQuery`); refused (409) when it
-    cannot be computed, e.g. without benefit rules in force at the period's end."""
+    """A signed report for the period in ``query`` (see `ReportQuery`), over this node's
+    ledger and other members' ``bundles``; refused (409) when it cannot be computed, e.g.
+    without benefit rules in force at the period's end, and (422) for a bundle that is not a
+    member's or does not verify against the member's key."""
     actor.require(*READERS)
     data = ReportQuery().load(query)
+    start, end = str(data["start"]), str(data["end"])
     try:
-        return build(ledger, key, str(data["start"]), str(data["end"]), data.get("interval"), peers)
+        peers = member_bundles(ledger.engine, bundles, progress)
+        return build(ledger, key, start, end, data.get("interval"), peers)
+    except LedgerReadError as exc:
+        raise Invalid(str(exc)) from exc
     except ReportError as exc:
         raise Conflict(str(exc)) from exc
 
@@ -504,8 +521,10 @@ def verify(
     progress: Callable[[str], Progress | None] | None = None,
 ) -> list[str]:
     """Recompute ``report`` from ledger bundles; returns what differs (empty: every figure
-    holds). Raises `ReportError` for a report that is not one or whose signature fails, and
-    `LedgerReadError` for a bundle missing, not verifying or not matching its checkpoint."""
+    holds). Raises `ReportError` for a report that is not one, whose signature fails, or
+    whose signer is not the node whose key the signer's bundle proves, and `LedgerReadError`
+    for a bundle missing, not verifying or not matching its checkpoint. A report is always
+    built on a node whose own ledger it read, so its signer's bundle is among those given."""
     if report.get("type") != REPORT_TYPE:
         raise ReportError(f"not a contribution report (type {report.get('type')!r})")
     check_signature(report)
@@ -515,9 +534,15 @@ def verify(
         checkpoints = report["checkpoints"]
     except (KeyError, TypeError) as exc:
         raise ReportError(f"the report is incomplete: {exc}") from exc
-    facts, cuts = named_ledgers(
+    facts, cuts, keys = named_ledgers(
         "the report", checkpoints, bundles, trusted_vkeys=trusted_vkeys, progress=progress
     )
+    signer = report["signer"]["origin"]
+    if keys.get(signer) != b64decode(report["signer"]["public_key"], 32):
+        raise ReportError(
+            f"the report claims to be signed by {signer}, whose ledger it read, but not with"
+            " that node's key"
+        )
     expected = body(facts, cuts, period["start"], period["end"], interval, rules_key)
     content = {k: v for k, v in report.items() if k not in UNSIGNED}
     return list(differences(expected, content))

@@ -10,7 +10,7 @@ The steps, each a function of the facts and the rules alone:
 2. **Flow.** An event's credit is split equally among the datasets it used, then flows back
    through the derivation graph (`consortium.credit.flow`): a derived dataset keeps the
    rules' ``derived_keep`` share (default ½) and passes the rest to its sources by their
-   weights. Costs and declarations without a dataset rest with their institution.
+   weights. Costs and declarations rest with the institution that recorded them.
 3. **Institutions.** Each event rests, in the end, with one or more institutions. The game
    for Shapley is v(S) = the worth of the events all of whose institutions are in S: joint
    work exists only when every party to it does.
@@ -94,10 +94,9 @@ def credit_events(facts: Facts, start: str, end: str) -> list[CreditEvent]:
             found.append(_granted(f"output.{o.kind}", o.id, o.reported_at, used))
     for c in facts.claims:
         if in_period(c.at, start, end):
-            datasets = (c.dataset,) if c.dataset else ()
-            found.append(
-                CreditEvent(c.event_type, c.id, c.at, Fraction(c.units), datasets, c.origin)
-            )
+            # A claim rests with the institution that bore the cost or did the work, even
+            # when it names a dataset derived from others': their makers did not pay for it.
+            found.append(CreditEvent(c.event_type, c.id, c.at, Fraction(c.units), (), c.origin))
     return sorted(found, key=lambda e: (e.at, e.type, e.ref))
 
 
@@ -164,7 +163,7 @@ def compute(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares
             result.datasets[d] = result.datasets.get(d, Fraction(0)) + amount
             origin = publisher.get(d, institution or "")
             resting[origin] += amount
-            for payee, part in _split(facts, origin, contract_of.get(d), amount):
+            for payee, part in benefit_split(facts, origin, contract_of.get(d), amount):
                 mix[origin][payee] += part
         if not rest:
             origin = institution or ""
@@ -203,17 +202,21 @@ def _unit_flow(
     return flow(start, graph, keep)
 
 
-def _split(
+def benefit_split(
     facts: Facts, origin: str, contract: tuple[str, int] | None, amount: Fraction
 ) -> list[tuple[Payee, Fraction]]:
     """``amount`` resting with ``origin``, divided by the contract's benefit split if it was
     granted under one (the contract's payees are the providing institution's)."""
+    own = Payee(origin, "institution", facts.members.get(origin, origin))
     split = facts.splits.get(contract) if contract else None
     if not split:
-        return [(Payee(origin, "institution", facts.members.get(origin, origin)), amount)]
+        return [(own, amount)]
+    # The institution's part is its own, whatever the contract calls it ("Data providers").
     return [
-        (Payee(origin, p["payee"], p["name"]), amount * Fraction(p["percent"]) / 100) for p in split
-    ]
+        (own if p["payee"] == "institution" else Payee(origin, p["payee"], p["name"]),
+         amount * Fraction(p["percent"]) / 100)
+        for p in split
+    ]  # fmt: skip
 
 
 def _methods(

@@ -40,9 +40,10 @@ class Actor:
 
     def require(self, *roles: str) -> None:
         if not self.has(*roles):
+            ordered = sorted(set(roles), key=lambda r: ROLES.index(r) if r in ROLES else len(ROLES))
             raise Forbidden(
                 f"{self.name} may not do this: it needs the role "
-                + " or ".join(repr(r) for r in roles)
+                + " or ".join(repr(r) for r in ordered)
             )
 
 

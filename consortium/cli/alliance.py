@@ -95,6 +95,22 @@ def contribution_list(ctx: Context, as_user: str | None) -> None:
             )
 
 
+def _bundles_option(help_text: str, required: bool = True) -> Callable[..., Any]:
+    return click.option(
+        "--bundle",
+        "bundles",
+        multiple=True,
+        required=required,
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=help_text,
+    )
+
+
+_vkeys_option = click.option(
+    "--vkey", "vkeys", multiple=True, help="A verifier key you trust for a node; repeatable."
+)
+
+
 @main.group("compensation")
 def compensation_group() -> None:
     """Compensation runs: a period's pool paid by the credit on the ledger."""
@@ -117,19 +133,25 @@ def _payees(run: dict[str, Any]) -> None:
 @click.option("--currency", required=True, help="An ISO 4217 code, e.g. EUR.")
 @click.option("--minimum", help="Smaller payouts are carried over to the next run.")
 @click.option("--quantum", help="The smallest amount paid (default 0.01).")
+@_bundles_option(
+    "A member's ledger bundle to read too (verified against its key); repeat for each.",
+    required=False,
+)
 @as_option
 @data_dir_option
 @pass_ctx
 def compensation_run(
     ctx: Context, start: str, end: str, pool: str, currency: str, minimum: str | None,
-    quantum: str | None, as_user: str | None,
+    quantum: str | None, bundles: tuple[Path, ...], as_user: str | None,
 ) -> None:  # fmt: skip
     """Pay the period start ≤ day < end by the benefit rules in force at its end (lead)."""
     payload = _given(
         start=start, end=end, pool=pool, currency=currency, minimum=minimum, quantum=quantum
     )
-    with opened(ctx) as node:
-        event = compensation.run_compensation(node.ledger, acting(node, as_user), payload)
+    with opened(ctx) as node, ExitStack() as bars:
+        event = compensation.run_compensation(
+            node.ledger, acting(node, as_user), payload, bundles, _bars(bars)
+        )
     b = event.body
     rules = b["rules"]
     recorded(
@@ -178,22 +200,6 @@ def compensation_show(ctx: Context, run_id: str, as_json: bool, as_user: str | N
     for c in run["checkpoints"]:
         click.echo(f"  read {c['origin']} up to {c['size']} entries, root {c['root']}")
     _payees(run)
-
-
-def _bundles_option(help_text: str, required: bool = True) -> Callable[..., Any]:
-    return click.option(
-        "--bundle",
-        "bundles",
-        multiple=True,
-        required=required,
-        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help=help_text,
-    )
-
-
-_vkeys_option = click.option(
-    "--vkey", "vkeys", multiple=True, help="A verifier key you trust for a node; repeatable."
-)
 
 
 @compensation_group.command("verify")
@@ -278,10 +284,10 @@ def report_build(
 ) -> None:  # fmt: skip
     """Build a signed contribution report for start ≤ day < end."""
     query = _given(start=start, end=end, interval=interval, format=fmt)
-    with opened(ctx) as node:
-        who = acting(node, as_user)
-        peers = [_peer(path) for path in bundles]
-        signed = report.contribution_report(node.ledger, node.key, who, query, peers)
+    with opened(ctx) as node, ExitStack() as bars:
+        signed = report.contribution_report(
+            node.ledger, node.key, acting(node, as_user), query, bundles, _bars(bars)
+        )
     text = report.to_csv(signed) if fmt == "csv" else json.dumps(signed, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -289,14 +295,6 @@ def report_build(
     output.write_text(text, encoding="utf-8")
     cuts = ", ".join(f"{c['origin']} at {c['size']}" for c in signed["checkpoints"])
     err.print(f"Wrote {output} (ledgers read: {cuts}).")
-
-
-def _peer(path: Path) -> ledgers.Source:
-    try:
-        with progress_bar(f"verifying {path.name}", None) as advance:
-            return ledgers.bundle_source(path, progress=advance)
-    except ledgers.LedgerReadError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @report_group.command("verify")
