@@ -268,3 +268,32 @@ def test_runs_over_the_api(world: World) -> None:
     assert again.status_code == 409 and "a period is paid once" in again.get_json()["detail"]
     rita = {"Authorization": f"Bearer {token_for(hospital, 'rita')}"}
     assert client.get("/api/v1/compensation/runs", headers=rita).status_code == 403
+
+
+def test_rules_from_proposal_to_acceptance_at_the_console(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    hospital.close()
+    institute.close()
+    home, other = str(tmp_path / "hospital"), str(tmp_path / "institute")
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    proposal = tmp_path / "rules.json"
+    proposal.write_text(json.dumps({**PROPOSAL, "derived_keep": "0.25"}))
+    assert "Proposed benefit rules version 1" in cli(
+        "--data-dir", home, "rules", "propose", str(proposal), "--as", "lee"
+    )
+    cli("--data-dir", home, "rules", "sign", "1", "--as", "ada")
+    exported = CliRunner().invoke(main, ["--data-dir", home, "rules", "export", "1"])
+    document = json.loads(exported.stdout)
+    assert document["derived_keep"] == "0.25" and "digest " in exported.stderr
+    file = tmp_path / "document.json"
+    file.write_text(exported.stdout)
+    signed = cli("--data-dir", other, "rules", "countersign", str(file), "--as", "ada")
+    member, signature = signed.split("--member ")[1].split()[0], signed.strip().splitlines()[-1]
+    cli("--data-dir", home, "rules", "add-signature", "1", "--member", member,
+        "--signature", signature, "--as", "lee")  # fmt: skip
+    assert cli("--data-dir", home, "rules", "list").splitlines()[-1] == "in force: v1"

@@ -59,6 +59,8 @@ class CompensationRun(SQLModel, table=True):
     period_end: str = Field(sa_column=Column(String(10), nullable=False))
     pool: str = Field(sa_column=Column(String(32), nullable=False))
     currency: str = Field(sa_column=Column(String(3), nullable=False))
+    quantum: str = Field(sa_column=Column(String(8), nullable=False))
+    minimum: str = Field(sa_column=Column(String(32), nullable=False))
     method: str = Field(sa_column=Column(String(32), nullable=False))
     rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     checkpoints: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
@@ -237,6 +239,8 @@ def _view(row: Any) -> dict[str, Any]:
         "period": {"start": row.period_start, "end": row.period_end},
         "pool": row.pool,
         "currency": row.currency,
+        "quantum": row.quantum,
+        "minimum": row.minimum,
         "method": row.method,
         "rules": row.rules,
         "checkpoints": row.checkpoints,
@@ -272,6 +276,8 @@ def _run(conn: Connection, event: Event) -> None:
             period_end=b["period"]["end"],
             pool=b["pool"],
             currency=b["currency"],
+            quantum=b["quantum"],
+            minimum=b["minimum"],
             method=b["method"],
             rules=b["rules"],
             checkpoints=b["checkpoints"],

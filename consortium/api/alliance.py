@@ -90,6 +90,8 @@ class RunView(Schema):
     period = fields.Dict(keys=fields.String(), values=fields.String())
     pool = fields.String()
     currency = fields.String()
+    quantum = fields.String(metadata={"description": "The smallest amount paid."})
+    minimum = fields.String(metadata={"description": "Smaller totals are carried over."})
     method = fields.String()
     rules = fields.Dict(metadata={"description": "The benefit rules: proposer, version, digest."})
     checkpoints = fields.List(

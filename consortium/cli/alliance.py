@@ -117,12 +117,15 @@ def compensation_group() -> None:
 
 
 def _payees(run: dict[str, Any]) -> None:
+    """The payees as a table: credit, this run's allocation, what came in carried from the
+    previous run, what is paid now and what is carried on to the next."""
     width = max(len(p["name"]) for p in run["payees"])
-    click.echo(f"  {'payee':<{width}}  {'kind':<11} {'credit':>14} {'paid':>12} {'carried':>12}")
+    heads = ("credit", "allocated", "carried in", "paid", "carried on")
+    click.echo(f"  {'payee':<{width}}  {'kind':<11}" + "".join(f" {h:>12}" for h in heads))
     for p in run["payees"]:
+        amounts = (p["credit"], p["allocated"], p["carried_in"], p["paid"], p["carried"])
         click.echo(
-            f"  {p['name']:<{width}}  {p['kind']:<11} {p['credit']:>14} {p['paid']:>12}"
-            f" {p['carried']:>12}"
+            f"  {p['name']:<{width}}  {p['kind']:<11}" + "".join(f" {a:>12}" for a in amounts)
         )
 
 
@@ -196,7 +199,8 @@ def compensation_show(ctx: Context, run_id: str, as_json: bool, as_user: str | N
     rules = run["rules"]
     click.echo(f"{run['id']}: {run['pool']} {run['currency']} for {run['period']['start']} to "
                f"{run['period']['end']}, by {run['method']} (benefit rules {rules['version']} "
-               f"of {rules['proposer']}, digest {rules['digest']})")  # fmt: skip
+               f"of {rules['proposer']}, digest {rules['digest']}); minimum payout "
+               f"{run['minimum']}, paid in steps of {run['quantum']}")  # fmt: skip
     for c in run["checkpoints"]:
         click.echo(f"  read {c['origin']} up to {c['size']} entries, root {c['root']}")
     _payees(run)

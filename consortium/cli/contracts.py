@@ -289,6 +289,18 @@ def rules_countersign(ctx: Context, document_file: Path, as_user: str | None) ->
     click.echo(signature)
 
 
+@rules_group.command("export")
+@click.argument("version", type=click.IntRange(1, MAX_ID))
+@data_dir_option
+@pass_ctx
+def rules_export(ctx: Context, version: int) -> None:
+    """Print a version's document for the other members to countersign."""
+    with opened(ctx) as node:
+        view = rules.get_rules(node.engine, version)
+    err.print(f"digest {view['digest']}: compare it with the proposer")
+    click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
+
+
 @rules_group.command("add-signature")
 @click.argument("version", type=click.IntRange(1, MAX_ID))
 @click.option("--member", required=True)

@@ -22,6 +22,8 @@ def upgrade() -> None:
         sa.Column("period_end", sa.String(length=10), nullable=False),
         sa.Column("pool", sa.String(length=32), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("quantum", sa.String(length=8), nullable=False),
+        sa.Column("minimum", sa.String(length=32), nullable=False),
         sa.Column("method", sa.String(length=32), nullable=False),
         sa.Column("rules", sa.JSON(), nullable=False),
         sa.Column("checkpoints", sa.JSON(), nullable=False),
