@@ -239,3 +239,26 @@ def test_a_contributor_must_be_a_person_here(nodes: tuple[Node, Node]) -> None:
     meta["contributors"][1]["username"] = "sue"
     del meta["derived_from"]
     assert client.post("/api/v1/datasets", json=meta, headers=headers).status_code == 201
+
+
+def test_a_revision_cannot_close_a_derivation_cycle(nodes: tuple[Node, Node]) -> None:
+    hospital, _ = nodes
+    sam = scenario.actor(hospital, "sam")
+    cohort = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    extract = datasets.register_dataset(
+        hospital.ledger, sam,
+        scenario.metadata(title="Extract", derived_from=[{"dataset": cohort, "weight": "1"}]),
+    ).body["dataset"]  # fmt: skip
+    panel = datasets.register_dataset(
+        hospital.ledger, sam,
+        scenario.metadata(title="Panel", derived_from=[{"dataset": extract, "weight": "1"}]),
+    ).body["dataset"]  # fmt: skip
+    looped = scenario.metadata(derived_from=[{"dataset": panel, "weight": "1"}])
+    exc = refused(hospital, lambda: datasets.revise_dataset(hospital.ledger, sam, cohort, looped))
+    assert isinstance(exc, Invalid) and exc.message == "unusable source datasets"
+    assert exc.errors == {
+        "derived_from": [
+            "a dataset cannot be derived, however indirectly, from itself"
+            f" (each derived from the next): {cohort} → {panel} → {extract} → {cohort}"
+        ]
+    }

@@ -336,16 +336,60 @@ def _check_references(conn: Connection, metadata: dict[str, Any], own_id: str | 
             errors[f"{where}.version"] = [
                 f"dataset {source['dataset']!r} has no published version {source['version']}"
             ]
+    if own_id is not None and not errors:
+        cycle = _derivation_cycle(conn, own_id, metadata["derived_from"], own)
+        if cycle:
+            errors["derived_from"] = [
+                "a dataset cannot be derived, however indirectly, from itself"
+                " (each derived from the next): " + " → ".join(cycle)
+            ]
     if errors:
         titles = [
             title
             for field, title in (
                 ("contributors.", "unknown contributors"),
-                ("derived_from.", "unusable source datasets"),
+                ("derived_from", "unusable source datasets"),
             )
             if any(path.startswith(field) for path in errors)
         ]
         raise Invalid("; ".join(titles), errors)
+
+
+def _derivation_cycle(
+    conn: Connection, own_id: str, sources: list[dict[str, Any]], own: str
+) -> list[str] | None:
+    """The path by which ``own_id`` would derive from itself through this node's datasets
+    (their latest versions), or None. Credit cannot flow round a cycle, so it is refused."""
+    latest = conn.execute(
+        select(VERSION.c.dataset_id, VERSION.c.metadata).join(
+            DATASET,
+            (DATASET.c.id == VERSION.c.dataset_id)
+            & (DATASET.c.latest_version == VERSION.c.version),
+        )
+    )
+    derived = {
+        d: [s["dataset"] for s in m.get("derived_from", []) if s.get("publisher", own) == own]
+        for d, m in latest
+    }
+    derived[own_id] = [s["dataset"] for s in sources if s.get("publisher", own) == own]
+    trail: dict[str, str] = {}
+    todo = list(derived[own_id])
+    for first in todo:
+        trail.setdefault(first, own_id)
+    while todo:
+        here = todo.pop()
+        if here == own_id:
+            path = [own_id]
+            step = trail[own_id]
+            while step != own_id:
+                path.append(step)
+                step = trail[step]
+            return [own_id, *reversed(path[1:]), own_id]
+        for nxt in derived.get(here, []):
+            if nxt not in trail:
+                trail[nxt] = here
+                todo.append(nxt)
+    return None
 
 
 def _version_body(
