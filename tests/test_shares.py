@@ -15,6 +15,7 @@ from consortium.alliance.shares import Payee, benefit_split, compute, credit_eve
 from consortium.credit import CreditError
 from consortium.ledger.entry import parse_entry
 from consortium.node import Node
+from consortium.registry import datasets
 
 WEIGHTS = scenario.CREDIT_WEIGHTS
 World = scenario.CreditWorld
@@ -144,3 +145,23 @@ def test_the_rules_in_force_are_the_last_accepted_whoever_proposed_them() -> Non
     assert facts.rules_in_force("2026-01-31") == ("a", 3, {"method": "equal"})
     assert facts.rules_in_force("2026-03-01") == ("b", 1, {"method": "shapley"})
     assert facts.rules_in_force("2026-01-01") is None
+
+
+def test_a_later_revision_does_not_change_a_closed_period(world: World) -> None:
+    hospital, institute, ids = world
+    start, end = today()
+    before = compute(facts_of(hospital), rules(hospital, institute, "proportional"), start, end)
+    hospital.ledger.clock = lambda: datetime.now(UTC) + timedelta(days=5)
+    own_only = scenario.metadata(
+        title="HbA1c extract", sensitivity="restricted",
+        derived_from=[{"dataset": ids["cohort"], "weight": "1"}],
+    )  # fmt: skip
+    datasets.revise_dataset(
+        hospital.ledger, scenario.actor(hospital, "sam"), ids["extract"], own_only
+    )
+    facts = facts_of(hospital)
+    after = compute(facts, rules(hospital, institute, "proportional"), start, end)
+    assert after.datasets == before.datasets and after.datasets[ids["remote"]] == Fraction(1, 8)
+    # A period that includes the revision uses it: the extract's half now all goes to the cohort.
+    later = compute(facts, rules(hospital, institute, "proportional"), start, "2999-01-01")
+    assert ids["remote"] not in later.datasets

@@ -35,6 +35,19 @@ class Dataset:
     published_at: str | None = None
     contributors: list[dict[str, Any]] = field(default_factory=list)
     derived_from: list[dict[str, Any]] = field(default_factory=list)
+    # Every published version's credit facts, from when it was published: a revision must
+    # not change the credit of periods already closed.
+    history: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=list
+    )
+
+    def credit_before(self, end: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(contributors, derived_from) of the last version published before ``end``."""
+        found: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        for at, contributors, derived_from in self.history:
+            if at[:10] < end:
+                found = (contributors, derived_from)
+        return found
     # A version registered but not yet approved: its credit facts apply once it is.
     pending: dict[str, Any] | None = None
 
@@ -161,7 +174,7 @@ def fold(facts: Facts, origin: str, entries: Iterable[EntryLike]) -> Facts:
             if ds.published_at is None:
                 ds.published_at = e.time
             if ds.pending is not None and ds.pending["version"] == b["version"]:
-                _credit_facts(ds, ds.pending)
+                _credit_facts(ds, ds.pending, e.time)
                 ds.pending = None
         elif kind in ("contract.drafted", "contract.revised"):
             doc = b["document"]
@@ -228,11 +241,12 @@ def _dataset_version(facts: Facts, origin: str, e: EntryLike) -> None:
         return
     if ds.published_at is None:
         ds.published_at = e.time
-    _credit_facts(ds, credit)
+    _credit_facts(ds, credit, e.time)
 
 
-def _credit_facts(ds: Dataset, credit: dict[str, Any]) -> None:
+def _credit_facts(ds: Dataset, credit: dict[str, Any], at: str) -> None:
     ds.contributors = credit.get("contributors", [])
     ds.derived_from = [
         {**s, "publisher": s.get("publisher", ds.publisher)} for s in credit.get("derived_from", [])
     ]
+    ds.history.append((at, ds.contributors, ds.derived_from))

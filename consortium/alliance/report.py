@@ -242,9 +242,10 @@ def _contributors(
             credit[(c.origin, c.contributor)] += weight * Fraction(c.units)
     for d, amount in shares.datasets.items():
         ds = facts.datasets.get(d)
-        if ds is None or not ds.contributors:
+        named = ds.credit_before(end)[0] if ds else []
+        if ds is None or not named:
             continue
-        weights = [(c["name"], Fraction(c["weight"])) for c in ds.contributors]
+        weights = [(c["name"], Fraction(c["weight"])) for c in named]
         total = sum((w for _, w in weights), Fraction(0))
         for name, w in weights:
             if w:

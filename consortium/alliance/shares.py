@@ -128,11 +128,12 @@ def compute(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares
         raise CreditError(
             f"costs in the period are in {', '.join(sorted(used))}: the rules weigh one currency"
         )
-    graph = {
-        ds.id: {s["dataset"]: s["weight"] for s in ds.derived_from}
-        for ds in facts.datasets.values()
-        if ds.derived_from
-    }
+    # The derivation graph as it stood in the period: later revisions do not reach back.
+    graph = {}
+    for ds in facts.datasets.values():
+        sources = ds.credit_before(end)[1]
+        if sources:
+            graph[ds.id] = {s["dataset"]: s["weight"] for s in sources}
     publisher = publishers(facts)
     result = Shares()
     by_institution: dict[str, Fraction] = defaultdict(Fraction)
