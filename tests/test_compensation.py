@@ -297,3 +297,25 @@ def test_rules_from_proposal_to_acceptance_at_the_console(world: World, tmp_path
     cli("--data-dir", home, "rules", "add-signature", "1", "--member", member,
         "--signature", signature, "--as", "lee")  # fmt: skip
     assert cli("--data-dir", home, "rules", "list").splitlines()[-1] == "in force: v1"
+
+
+def test_a_run_reads_members_bundles_too(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    scenario.accepted_rules(hospital, institute, PROPOSAL)
+    peer = tmp_path / "institute.jsonl"
+    export_bundle(institute.ledger, institute.name, institute.public_key, peer)
+    today = days_on(hospital, 3)
+    own = tmp_path / "hospital.jsonl"
+    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    payload = {"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=2)),
+               "pool": "100", "currency": "EUR"}  # fmt: skip
+    lee = scenario.actor(hospital, "lee")
+    size = hospital.ledger.size()
+    with pytest.raises(Invalid, match="is this node's own ledger: it is read directly"):
+        compensation.run_compensation(hospital.ledger, lee, payload, [own])
+    assert hospital.ledger.size() == size
+    body = compensation.run_compensation(hospital.ledger, lee, payload, [peer]).body
+    assert [c["origin"] for c in body["checkpoints"]] == sorted([hospital.origin, institute.origin])
+    hospital.ledger.checkpoint()
+    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    assert compensation.verify_run(body["run"], [own, peer])[1] == []
