@@ -22,8 +22,8 @@ What a period's figures hold:
 - ``participation``: how many members contributed, and on how many days each node whose
   ledger was read had someone act on it;
 - ``approvals``: days from request to first decision, and requests still open at the end;
-- ``uncredited``: reuse that earned no credit — grants with no output reported by the end
-  of the period, and events the rules give no weight.
+- ``uncredited``: reuse that earned no credit — grants of the period with no output reported
+  by its end, and events the rules give no weight.
 
 A report over a long period adds ``trends``: the same credit, per month, quarter or year.
 """
@@ -95,12 +95,16 @@ def sub_periods(start: str, end: str, interval: str) -> list[tuple[str, str]]:
     return cuts
 
 
-def figures(facts: Facts, rules: dict[str, Any], start: str, end: str) -> dict[str, Any]:
-    """Every figure of one period; see the module docstring."""
+def _shares(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares:
     try:
-        shares = compute(facts, rules, start, end)
+        return compute(facts, rules, start, end)
     except CreditError as exc:
         raise ReportError(str(exc)) from exc
+
+
+def figures(facts: Facts, rules: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+    """Every figure of one period; see the module docstring."""
+    shares = _shares(facts, rules, start, end)
     method = rules["method"]
     runs = [r for r in facts.runs if start <= r.start and r.end <= end]
     return {
@@ -115,7 +119,7 @@ def figures(facts: Facts, rules: dict[str, Any], start: str, end: str) -> dict[s
         "payees": _payees(shares, runs),
         "participation": _participation(facts, shares, start, end),
         "approvals": _approvals(facts, start, end),
-        "uncredited": _uncredited(facts, shares, end),
+        "uncredited": _uncredited(facts, shares, start, end),
         "compensation": [
             {
                 "run": r.id,
@@ -317,13 +321,15 @@ def _approvals(facts: Facts, start: str, end: str) -> dict[str, Any]:
     }
 
 
-def _uncredited(facts: Facts, shares: Shares, end: str) -> list[dict[str, Any]]:
+def _uncredited(facts: Facts, shares: Shares, start: str, end: str) -> list[dict[str, Any]]:
+    """Grants of the period with no output reported by its end, and events the rules give
+    no weight: reuse the figures do not reward, for the lead to follow up."""
     reported = {o.grant for o in facts.outputs if o.reported_at[:10] < end}
     found = [
         {"type": "grant.issued", "ref": g.id, "at": g.issued_at,
          "reason": "no output reported for this grant by the end of the period"}
         for g in facts.grants.values()
-        if g.issued_at[:10] < end and g.id not in reported
+        if in_period(g.issued_at, start, end) and g.id not in reported
     ]  # fmt: skip
     found += [
         {"type": e.type, "ref": e.ref, "at": e.at, "reason": f"the rules give {e.type} no weight"}
@@ -333,7 +339,7 @@ def _uncredited(facts: Facts, shares: Shares, end: str) -> list[dict[str, Any]]:
 
 
 def _trend(facts: Facts, rules: dict[str, Any], start: str, end: str) -> dict[str, Any]:
-    shares = compute(facts, rules, start, end)
+    shares = _shares(facts, rules, start, end)
     chosen = shares.institutions.get(rules["method"], {})
     return {
         "period": {"start": start, "end": end},
