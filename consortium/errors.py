@@ -53,7 +53,7 @@ def flatten_messages(messages: Any, path: str = "") -> dict[str, list[str]]:
     every refusal uses for its field errors."""
     if isinstance(messages, dict):
         flat: dict[str, list[str]] = {}
-        for key, value in sorted(messages.items(), key=lambda kv: str(kv[0])):
+        for key, value in messages.items():
             flat.update(flatten_messages(value, f"{path}.{key}" if path else str(key)))
         return flat
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
