@@ -48,12 +48,19 @@ class Invalid(DomainError):
     title = "Unprocessable Entity"
 
 
+UNKNOWN_FIELD = "Unknown field."
+
+
 def flatten_messages(messages: Any, path: str = "") -> dict[str, list[str]]:
     """Marshmallow's nested messages keyed by dotted path (``duo.permissions.0``), the shape
     every refusal uses for its field errors."""
     if isinstance(messages, dict):
         flat: dict[str, list[str]] = {}
-        for key, value in messages.items():
+        # Marshmallow reports unknown fields from a set: put them last, in name order, so a
+        # refusal reads the same every time; other fields keep the order the rules give.
+        unknown = sorted(k for k, v in messages.items() if v == [UNKNOWN_FIELD])
+        ordered = [k for k in messages if k not in unknown] + unknown
+        for key, value in ((k, messages[k]) for k in ordered):
             flat.update(flatten_messages(value, f"{path}.{key}" if path else str(key)))
         return flat
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):

@@ -305,12 +305,16 @@ def test_a_run_reads_members_bundles_too(world: World, tmp_path: Path) -> None:
     peer = tmp_path / "institute.jsonl"
     export_bundle(institute.ledger, institute.name, institute.public_key, peer)
     today = days_on(hospital, 3)
-    own = tmp_path / "hospital.jsonl"
-    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    size = hospital.ledger.size()
+    lee = scenario.actor(hospital, "lee")
     payload = {"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=2)),
                "pool": "100", "currency": "EUR"}  # fmt: skip
-    lee = scenario.actor(hospital, "lee")
-    size = hospital.ledger.size()
+    with pytest.raises(Invalid, match=r"was exported on .*, before the period ended: ask for a"):
+        compensation.run_compensation(hospital.ledger, lee, payload, [peer])
+    days_on(institute, 3)  # the institute exports once the period is over
+    export_bundle(institute.ledger, institute.name, institute.public_key, peer)
+    own = tmp_path / "hospital.jsonl"
+    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
     with pytest.raises(Invalid, match="is this node's own ledger: it is read directly"):
         compensation.run_compensation(hospital.ledger, lee, payload, [own])
     assert hospital.ledger.size() == size

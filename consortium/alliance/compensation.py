@@ -122,6 +122,13 @@ def run_compensation(
         peers = member_bundles(ledger.engine, bundles, progress)
     except LedgerReadError as exc:
         raise Invalid(str(exc)) from exc
+    for peer in peers:
+        # A period is paid once: a bundle from before its end would leave events out for good.
+        if peer.exported_at is not None and peer.exported_at[:10] < end:
+            raise Invalid(
+                f"the bundle of {peer.cut.origin} was exported on {peer.exported_at[:10]}, "
+                "before the period ended: ask for a new one"
+            )
     # The lock is held from the cut to the run's entry: no entry, and no other run, between.
     with ledger.transaction() as tx:
         cut = cut_own(tx)

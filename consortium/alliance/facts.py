@@ -48,6 +48,7 @@ class Dataset:
             if at[:10] < end:
                 found = (contributors, derived_from)
         return found
+
     # A version registered but not yet approved: its credit facts apply once it is.
     pending: dict[str, Any] | None = None
 

@@ -63,6 +63,7 @@ class Source:
     cut: Cut
     entries: Iterable[Entry]
     public_key: bytes | None = None
+    exported_at: str | None = None  # as the bundle's (unsigned) header says
 
 
 def cut_own(tx: LedgerTransaction) -> Cut:
@@ -139,7 +140,13 @@ def bundle_source(
     cut = Cut.from_note(note)
     if cut.origin != bundle.origin:
         raise LedgerReadError(f"{path.name} is the ledger of {bundle.origin}, not {cut.origin}")
-    return Source(cut, read_entries(path, cut.size), bundle.public_key)
+    exported = bundle.header.get("exported_at")
+    return Source(
+        cut,
+        read_entries(path, cut.size),
+        bundle.public_key,
+        exported if isinstance(exported, str) else None,
+    )
 
 
 def member_bundles(

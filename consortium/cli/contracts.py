@@ -297,8 +297,15 @@ def rules_export(ctx: Context, version: int) -> None:
     """Print a version's document for the other members to countersign."""
     with opened(ctx) as node:
         view = rules.get_rules(node.engine, version)
-    err.print(f"digest {view['digest']}: compare it with the proposer")
+    err.print(f"digest {view['digest']}: members compare it before they sign")
     click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
+
+
+@rules_group.command("digest")
+@click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
+def rules_digest(document_file: Path) -> None:
+    """Print a rules document's digest, to compare with the proposer's before countersigning."""
+    click.echo(document_digest(read_json(document_file)))
 
 
 @rules_group.command("add-signature")

@@ -2,9 +2,9 @@
 
 The alliance lead proposes a version (the weight of each kind of contribution event and the
 allocation method); every member institution accepts it by signing the document with its
-node key. The version in force is the newest one signed by every member it names, so no
-member can be held to a rule it did not sign, and a new member joins the rules by signing
-the next version.
+node key. The version in force is the one accepted last — signed by every member it names —
+so no member can be held to a rule it did not sign, and a new member joins the rules by
+signing the next version.
 """
 
 from __future__ import annotations
@@ -149,12 +149,13 @@ def get_rules(engine: Engine, version: int) -> dict[str, Any]:
 
 
 def rules_in_force(engine: Engine) -> dict[str, Any] | None:
-    """The newest version every member it names has signed, or None."""
+    """The version accepted last (signed by every member it names), or None: the one runs
+    and reports apply to a period ending now."""
     with engine.connect() as conn:
         row = conn.execute(
             select(RULES)
             .where(RULES.c.accepted_at.is_not(None))
-            .order_by(RULES.c.version.desc())
+            .order_by(RULES.c.accepted_at.desc(), RULES.c.version.desc())
             .limit(1)
         ).first()
         return None if row is None else _view(conn, row)

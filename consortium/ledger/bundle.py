@@ -17,7 +17,6 @@ import gzip
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
@@ -66,7 +65,7 @@ def export_bundle(
         "public_key": b64encode(public_key),
         "vkey": vkey(ledger.origin, public_key),
         "size": size,
-        "exported_at": datetime.now(UTC).isoformat(),
+        "exported_at": ledger.clock().isoformat(),
     }
     tmp = path.with_name(path.name + ".partial")
     try:
