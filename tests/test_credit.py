@@ -23,6 +23,7 @@ from consortium.credit import (
     pay_out,
     proportional,
     shapley,
+    unit_flows,
 )
 from consortium.credit.shapley import Game
 
@@ -215,6 +216,44 @@ def test_credit_flows_to_the_sources_and_a_diamond_counts_once() -> None:
 def test_flow_refuses(credit: dict, graph: dict, keep: int, message: str) -> None:
     with pytest.raises(CreditError, match=message):
         flow(credit, graph, keep)
+
+
+dags = st.integers(2, 9).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(
+            st.tuples(st.integers(1, n - 1), st.integers(0, n - 2), st.integers(0, 4)),
+            max_size=3 * n,
+        ),
+        st.sampled_from([Fraction(0), Fraction(1, 2), Fraction(1, 3), Fraction(1)]),
+        st.lists(st.integers(0, n - 1), min_size=1, max_size=4),
+    )
+)
+
+
+@given(dags)
+@settings(max_examples=200, deadline=None)
+def test_unit_flows_mix_to_what_flow_gives(dag: tuple) -> None:
+    """Flow is linear: any mix of units comes to rest as the same mix of `unit_flows`."""
+    _, edges, keep, given_to = dag
+    graph: dict[int, dict[int, int]] = {}
+    for node, source, weight in edges:
+        if source < node:  # sources are older: no cycles
+            graph.setdefault(node, {})[source] = weight + 1
+    rests = unit_flows(graph, keep)
+    mixed: dict[int, Fraction] = {}
+    for node in given_to:
+        for place, part in rests.get(node, {node: Fraction(1)}).items():
+            mixed[place] = mixed.get(place, Fraction(0)) + part
+    credit: dict[int, int] = {}
+    for node in given_to:
+        credit[node] = credit.get(node, 0) + 1
+    assert {k: v for k, v in mixed.items() if v} == flow(credit, graph, keep)
+
+
+def test_unit_flows_refuse_what_flow_refuses() -> None:
+    with pytest.raises(CreditError, match="has a cycle"):
+        unit_flows({"a": {"b": 1}, "b": {"a": 1}})
 
 
 def test_a_cycle_is_named() -> None:

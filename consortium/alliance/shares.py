@@ -8,9 +8,10 @@ The steps, each a function of the facts and the rules alone:
    recorded and effort declared in the period. An event is worth the rules' weight for its
    type times its units (1, or a cost's amount, or the units declared).
 2. **Flow.** An event's credit is split equally among the datasets it used, then flows back
-   through the derivation graph (`consortium.credit.flow`): a derived dataset keeps the
-   rules' ``derived_keep`` share (default ½) and passes the rest to its sources by their
-   weights. Costs and declarations rest with the institution that recorded them.
+   through the derivation graph (`consortium.credit.flow`; computed once per dataset with
+   `unit_flows`, since flow is linear): a derived dataset keeps the rules' ``derived_keep``
+   share (default ½) and passes the rest to its sources by their weights. Costs and
+   declarations rest with the institution that recorded them.
 3. **Institutions.** Each event rests, in the end, with one or more institutions. The game
    for Shapley is v(S) = the worth of the events all of whose institutions are in S: joint
    work exists only when every party to it does.
@@ -31,7 +32,7 @@ from typing import Any
 
 from consortium.alliance.facts import Facts
 from consortium.contracts.benefit_rules import DEFAULT_KEEP
-from consortium.credit import CreditError, equal_split, flow, leave_one_out, shapley
+from consortium.credit import CreditError, equal_split, leave_one_out, shapley, unit_flows
 
 EXACT_PLAYERS = 20
 SAMPLES = 20_000
@@ -150,13 +151,14 @@ def compute(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares
             result.unweighted.append(event)
             continue
         groups[(event.type, event.datasets, event.contracts, event.institution)] += event.units
+    rests = unit_flows(graph, keep)
     flows: dict[tuple[str, ...], dict[str, Fraction]] = {}
     for (type_, datasets, contracts, institution), units in groups.items():
         worth = weights[type_] * units
         if worth == 0:
             continue
         if datasets not in flows:
-            flows[datasets] = _unit_flow(datasets, graph, keep)
+            flows[datasets] = _unit_flow(datasets, rests)
         rest = {d: part * worth for d, part in flows[datasets].items()}
         resting: dict[str, Fraction] = defaultdict(Fraction)
         contract_of = {d: (c, v) for d, c, v in contracts}
@@ -192,15 +194,14 @@ def compute(facts: Facts, rules: dict[str, Any], start: str, end: str) -> Shares
 
 
 def _unit_flow(
-    datasets: tuple[str, ...], graph: dict[str, dict[str, str]], keep: Fraction
+    datasets: tuple[str, ...], rests: dict[Any, dict[Any, Fraction]]
 ) -> dict[str, Fraction]:
     """Where one unit of credit on ``datasets`` (split equally) comes to rest."""
-    if not datasets:
-        return {}
-    start: dict[str, Fraction] = defaultdict(Fraction)
+    here: dict[str, Fraction] = defaultdict(Fraction)
     for d in datasets:
-        start[d] += Fraction(1, len(datasets))
-    return flow(start, graph, keep)
+        for place, part in rests.get(d, {d: Fraction(1)}).items():
+            here[place] += part / len(datasets)
+    return dict(here)
 
 
 def benefit_split(

@@ -7,7 +7,8 @@ anyone can re-run a consortium's figures from its published inputs:
   form for the "records contributed" game;
 - the alternatives an alliance may choose instead: `proportional`, `leave_one_out`,
   `equal_split`;
-- `flow`: credit flowing back to sources through the derivation graph;
+- `flow`: credit flowing back to sources through the derivation graph, and `unit_flows`,
+  where a unit given to each node comes to rest (flow is linear);
 - `allocate` and `pay_out`: money split by weights to the exact cent, with minimum payouts
   carried over.
 """
@@ -16,7 +17,7 @@ from consortium.credit.allocation import Payout, allocate, pay_out
 from consortium.credit.coverage import coverage_shapley
 from consortium.credit.errors import CreditError
 from consortium.credit.methods import equal_split, leave_one_out, proportional
-from consortium.credit.provenance import flow
+from consortium.credit.provenance import flow, unit_flows
 from consortium.credit.shapley import Shares, shapley
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "pay_out",
     "proportional",
     "shapley",
+    "unit_flows",
 ]

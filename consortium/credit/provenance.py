@@ -27,19 +27,11 @@ def _fraction(value: object, what: str) -> Fraction:
     return result
 
 
-def flow(
-    credit: Mapping[Hashable, Number],
-    sources: Mapping[Hashable, Mapping[Hashable, Number]],
-    keep: Number = 0,
-) -> dict[Hashable, Fraction]:
-    """Where ``credit`` comes to rest once it has flowed from each node to its sources.
-
-    ``sources[node]`` maps each of the node's direct sources to its weight. A node with
-    sources keeps the fraction ``keep`` of what reaches it (0: it passes everything on) and
-    passes the rest on by the weights; a node without sources keeps everything. Raises
-    `CreditError` for a cycle, negative weights or credit, a ``keep`` outside [0, 1], or
-    weights that sum to zero.
-    """
+def _prepare(
+    sources: Mapping[Hashable, Mapping[Hashable, Number]], keep: Number
+) -> tuple[Fraction, dict[Hashable, dict[Hashable, Fraction]], list[Hashable]]:
+    """The kept fraction, each node's normalised source shares, and the nodes in topological
+    order (sources first); raises `CreditError` for anything `flow` refuses."""
     kept = _fraction(keep, "keep")
     if not 0 <= kept <= 1:
         raise CreditError(f"keep must be between 0 and 1, not {keep}")
@@ -55,13 +47,29 @@ def flow(
             raise CreditError(f"the source weights of {node!r} add up to zero")
         split[node] = {s: w / total for s, w in exact.items()}
     try:
-        # Sources come before what is derived from them; walk it backwards.
         order = list(TopologicalSorter({n: set(s) for n, s in split.items()}).static_order())
     except CycleError as exc:
         cycle = " → ".join(str(n) for n in reversed(exc.args[1]))
         raise CreditError(
             f"the derivation graph has a cycle (each derived from the next): {cycle}"
         ) from exc
+    return kept, split, order
+
+
+def flow(
+    credit: Mapping[Hashable, Number],
+    sources: Mapping[Hashable, Mapping[Hashable, Number]],
+    keep: Number = 0,
+) -> dict[Hashable, Fraction]:
+    """Where ``credit`` comes to rest once it has flowed from each node to its sources.
+
+    ``sources[node]`` maps each of the node's direct sources to its weight. A node with
+    sources keeps the fraction ``keep`` of what reaches it (0: it passes everything on) and
+    passes the rest on by the weights; a node without sources keeps everything. Raises
+    `CreditError` for a cycle, negative weights or credit, a ``keep`` outside [0, 1], or
+    weights that sum to zero.
+    """
+    kept, split, order = _prepare(sources, keep)
     amount: dict[Hashable, Fraction] = {}
     for node, value in credit.items():
         given = _fraction(value, f"the credit of {node!r}")
@@ -81,3 +89,26 @@ def flow(
         for source, share in split[node].items():
             amount[source] = amount.get(source, Fraction(0)) + passed * share
     return rest
+
+
+def unit_flows(
+    sources: Mapping[Hashable, Mapping[Hashable, Number]], keep: Number = 0
+) -> dict[Hashable, dict[Hashable, Fraction]]:
+    """For every node with sources, where one unit of credit given to it comes to rest.
+
+    Flow is linear: credit given to any mix of nodes comes to rest as the same mix of these
+    (a node without sources keeps its unit). Computing them all at once, sources first, takes
+    one pass over the graph, where calling `flow` for each of many events would walk the
+    whole graph every time. Refuses what `flow` refuses.
+    """
+    kept, split, order = _prepare(sources, keep)
+    rests: dict[Hashable, dict[Hashable, Fraction]] = {}
+    for node in order:
+        if node not in split:
+            continue
+        here: dict[Hashable, Fraction] = {node: kept} if kept else {}
+        for source, share in split[node].items():
+            for place, part in rests.get(source, {source: Fraction(1)}).items():
+                here[place] = here.get(place, Fraction(0)) + (1 - kept) * share * part
+        rests[node] = here
+    return rests
