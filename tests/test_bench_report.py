@@ -1,0 +1,38 @@
+"""The report benchmark's smoke run: it must keep working as the ledger and report change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent.parent / "scripts" / "bench_report.py"
+
+
+def test_the_quick_run_builds_and_verifies_a_report() -> None:
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    out = run.stdout
+    for heading in (
+        "# consortium report benchmark (--quick): 10 nodes x 1,000 entries = 10,000",
+        "## 1. verifying 10 bundles",
+        "## 2. folding 10,000 entries",
+        "## 3. report.verify from the bundles",
+    ):
+        assert heading in out
+    for figure in (
+        "bundle_source (the full audit)",
+        "raw Ed25519 verify (limit)",
+        "read + parse every entry (limit)",
+        "ledgers.gather",
+        "report.body",
+        "10 institutions",
+        "differences found: 0",
+    ):
+        assert figure in out
