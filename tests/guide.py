@@ -67,3 +67,40 @@ def generic(text: str) -> str:
     """Ids and digests as the guides write them in troubleshooting: ``ds-…``, ``(digest …)``."""
     text = re.sub(r"\b(ds|ctr|req|gr|out|inc)-[a-z0-9]{10}\b", r"\1-…", text)
     return re.sub(r"\(digest [A-Za-z0-9+/]{43}=\)", "(digest …)", text)
+
+
+HOSPITAL = "ledger.st-marys.example.org"
+INSTITUTE = "ledger.ngi.example.org"
+
+
+class PracticeNodes:
+    """The guides' two practice nodes, as their section 2 has the reader create them: the
+    hospital's and the institute's, each with its verifier key in ``vkeys``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.hospital = root / "hospital"
+        self.institute = root / "institute"
+        self.vkeys: dict[str, str] = {}
+        for path, name, origin in (
+            (self.hospital, "St Mary's Hospital", HOSPITAL),
+            (self.institute, "Northern Genomics Institute", INSTITUTE),
+        ):
+            created = run("init", "--data-dir", path, "--name", name, "--origin", origin).stdout
+            found = re.search(r"^  vkey +(\S+)$", created, re.MULTILINE)
+            assert found is not None, created
+            self.vkeys[origin] = found[1]
+
+    def h(self, *args: str | Path, ok: bool = True) -> Result:
+        """A command on the hospital's node."""
+        return run(*args, "--data-dir", self.hospital, ok=ok)
+
+    def i(self, *args: str | Path, ok: bool = True) -> Result:
+        """A command on the institute's node."""
+        return run(*args, "--data-dir", self.institute, ok=ok)
+
+    def write(self, name: str, value: dict[str, Any] | str) -> Path:
+        path = self.root / name
+        text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+        path.write_text(text, encoding="utf-8")
+        return path

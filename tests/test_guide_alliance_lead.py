@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask.testing import FlaskClient
-from guide import Guide, error, last_line, run
+from guide import HOSPITAL, INSTITUTE, Guide, PracticeNodes, error, last_line, run
 
 import consortium.node.node as node_module
 from consortium.alliance import report
@@ -48,8 +48,6 @@ from consortium.ledger.log import Ledger
 from consortium.node import Node
 
 GUIDE = Guide("guide-alliance-lead.md")
-HOSPITAL = "ledger.st-marys.example.org"
-INSTITUTE = "ledger.ngi.example.org"
 # The ids the guide's example files name; the practice nodes of each test make their own.
 GUIDE_PANEL, GUIDE_COHORT, GUIDE_EXTRACT = "ds-3qps6sp98m", "ds-3gttiu7ry4", "ds-jmpqzuzuq7"
 DATE = re.compile(
@@ -148,23 +146,16 @@ def node_key(node_dir: Path) -> NodeKey:
         node.close()
 
 
-class Alliance:
+class Alliance(PracticeNodes):
     """Section 2: two practice nodes; the institute publishes its panel, the hospital the
     cohort and the extract derived from both, shares the extract under a contract with a
     benefit split, and Dr Lindgren is granted it and publishes from it. ``institution_line``
     renames the contract's institution payee."""
 
     def __init__(self, root: Path, institution_line: str | None = None) -> None:
-        self.root = root
-        self.hospital = root / "hospital"
-        self.institute = root / "institute"
-        self.vkeys: dict[str, str] = {}
-        for path, name, origin in (
-            (self.hospital, "St Mary's Hospital", HOSPITAL),
-            (self.institute, "Northern Genomics Institute", INSTITUTE),
-        ):
-            self.vkeys[origin] = self.init(path, name, origin)
-            shown(f"  vkey        {self.vkeys[origin]}")
+        super().__init__(root)
+        for vkey in self.vkeys.values():
+            shown(f"  vkey        {vkey}")
         self.h("user", "add", "amira", "--name", "Amira Haddad", "--role", "admin")
         self.h("user", "add", "wei", "--name", "Dr Wei Zhang", "--role", "steward", "--as", "amira")
         lead = self.h(
@@ -211,23 +202,9 @@ class Alliance:
         assert found is not None, created
         return found[1]
 
-    def h(self, *args: str | Path, ok: bool = True) -> Result:
-        """A command on the hospital's node."""
-        return run(*args, "--data-dir", self.hospital, ok=ok)
-
-    def i(self, *args: str | Path, ok: bool = True) -> Result:
-        """A command on the institute's node."""
-        return run(*args, "--data-dir", self.institute, ok=ok)
-
     def lead(self, *args: str | Path, ok: bool = True) -> Result:
         """A command Prof Rahman runs on the hospital's node."""
         return self.h(*args, "--as", "nadia", ok=ok)
-
-    def write(self, name: str, value: dict[str, Any] | str) -> Path:
-        path = self.root / name
-        text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-        path.write_text(text, encoding="utf-8")
-        return path
 
     def register(self, node: Any, steward: str, name: str, metadata: dict[str, Any]) -> str:
         registered = node("dataset", "register", self.write(name, metadata), "--as", steward)

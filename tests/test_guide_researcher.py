@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask.testing import FlaskClient
-from guide import Guide, error, generic, last_line, run
+from guide import HOSPITAL, INSTITUTE, Guide, PracticeNodes, error, generic, last_line, run
 
 from consortium.api import create_app
 from consortium.jobs import expiry_job
@@ -33,8 +33,6 @@ from consortium.node import Node
 
 GUIDE = Guide("guide-researcher.md")
 assert_quoted = GUIDE.assert_quoted
-HOSPITAL = "ledger.st-marys.example.org"
-INSTITUTE = "ledger.ngi.example.org"
 PASSWORD = "retinopathy-and-hba1c"
 TITLE = "HbA1c variability and the onset of diabetic retinopathy"
 GENOTYPES_TITLE = "Polygenic risk scores for diabetic retinopathy"
@@ -88,23 +86,12 @@ def months_later(start: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-class Practice:
+class Practice(PracticeNodes):
     """Section 2: the hospital shares the cohort and its genotyped subset with the institute
     under one contract both have signed, and its admin adds Dr Lindgren as a researcher."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.hospital = root / "hospital"
-        self.institute = root / "institute"
-        self.vkeys: dict[str, str] = {}
-        for path, name, origin in (
-            (self.hospital, "St Mary's Hospital", HOSPITAL),
-            (self.institute, "Northern Genomics Institute", INSTITUTE),
-        ):
-            created = run("init", "--data-dir", path, "--name", name, "--origin", origin).stdout
-            found = re.search(r"^  vkey +(\S+)$", created, re.MULTILINE)
-            assert found is not None, created
-            self.vkeys[origin] = found[1]
+        super().__init__(root)
         self.h("user", "add", "amira", "--name", "Amira Haddad", "--role", "admin")
         self.h("user", "add", "wei", "--name", "Dr Wei Zhang", "--role", "steward", "--as", "amira")
         self.h(
@@ -136,23 +123,9 @@ class Practice:
         shown(added.stdout)
         self.h("user", "password", "sara", "--password", PASSWORD)
 
-    def h(self, *args: str | Path, ok: bool = True) -> Result:
-        """A command on the hospital's node."""
-        return run(*args, "--data-dir", self.hospital, ok=ok)
-
-    def i(self, *args: str | Path, ok: bool = True) -> Result:
-        """A command on the institute's node."""
-        return run(*args, "--data-dir", self.institute, ok=ok)
-
     def sara(self, *args: str | Path, ok: bool = True) -> Result:
         """A command Dr Lindgren runs on the hospital's node."""
         return self.h(*args, "--as", "sara", ok=ok)
-
-    def write(self, name: str, value: dict[str, Any] | str) -> Path:
-        path = self.root / name
-        text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-        path.write_text(text, encoding="utf-8")
-        return path
 
     def register(self, name: str, metadata: dict[str, Any], guided: bool = True) -> str:
         """The steward registers a dataset; ``guided``: as the guide shows, at its entry."""

@@ -25,15 +25,13 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask.testing import FlaskClient
-from guide import Guide, error, generic, last_line, run
+from guide import HOSPITAL, INSTITUTE, Guide, PracticeNodes, error, generic, last_line, run
 
 from consortium.access.requests import working_days_after
 from consortium.api import create_app
 from consortium.node import Node
 
 GUIDE = Guide("guide-steward.md")
-HOSPITAL = "ledger.st-marys.example.org"
-INSTITUTE = "ledger.ngi.example.org"
 guide_text, guide_block, guide_json, assert_quoted = (
     GUIDE.text,
     GUIDE.block,
@@ -42,23 +40,12 @@ guide_text, guide_block, guide_json, assert_quoted = (
 )
 
 
-class Nodes:
+class Nodes(PracticeNodes):
     """The guide's two practice nodes, with its people, members and settings (sections 2-3)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.hospital = root / "hospital"
-        self.institute = root / "institute"
-        vkeys = {}
-        for path, name, origin in (
-            (self.hospital, "St Mary's Hospital", HOSPITAL),
-            (self.institute, "Northern Genomics Institute", INSTITUTE),
-        ):
-            out = run("init", "--data-dir", path, "--name", name, "--origin", origin).stdout
-            vkeys[origin] = next(
-                line.split()[1] for line in out.splitlines() if line.split()[:1] == ["vkey"]
-            )
-        self.vkeys = vkeys
+        super().__init__(root)
+        vkeys = self.vkeys
         self.h("user", "add", "amira", "--name", "Amira Haddad", "--role", "admin")
         self.h("user", "add", "wei", "--name", "Dr Wei Zhang", "--role", "steward", "--as", "amira")
         self.h(
@@ -80,20 +67,6 @@ class Nodes:
         )  # fmt: skip
         settings = self.h("settings", "--director-approval", "--as", "amira")
         assert '"director_approval_required": true' in settings.stdout
-
-    def h(self, *args: str | Path, ok: bool = True) -> Result:
-        """A command on the hospital's node."""
-        return run(*args, "--data-dir", self.hospital, ok=ok)
-
-    def i(self, *args: str | Path, ok: bool = True) -> Result:
-        """A command on the institute's node."""
-        return run(*args, "--data-dir", self.institute, ok=ok)
-
-    def write(self, name: str, value: dict[str, Any] | str) -> Path:
-        path = self.root / name
-        text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-        path.write_text(text, encoding="utf-8")
-        return path
 
     def profile(self) -> Path:
         """Section 5: profile the guide's sample CSV; the guide shows its real fingerprint."""
