@@ -91,6 +91,21 @@ class PracticeNodes:
             assert found is not None, created
             self.vkeys[origin] = found[1]
 
+    def institute_staff_and_members(self) -> None:
+        """The institute's admin and steward, and each node adding the other as a member."""
+        self.i("user", "add", "jonas", "--name", "Jonas Berg", "--role", "admin")
+        self.i(
+            "user", "add", "lena", "--name", "Dr Lena Novak", "--role", "steward", "--as", "jonas"
+        )
+        self.h(
+            "member", "add", "--institution", "Northern Genomics Institute",
+            "--vkey", self.vkeys[INSTITUTE], "--as", "amira",
+        )  # fmt: skip
+        self.i(
+            "member", "add", "--institution", "St Mary's Hospital",
+            "--vkey", self.vkeys[HOSPITAL], "--as", "jonas",
+        )  # fmt: skip
+
     def h(self, *args: str | Path, ok: bool = True) -> Result:
         """A command on the hospital's node."""
         return run(*args, "--data-dir", self.hospital, ok=ok)

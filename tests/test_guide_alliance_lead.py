@@ -168,18 +168,7 @@ class Alliance(PracticeNodes):
             "--as", "amira",
         )  # fmt: skip
         self.h("user", "add", "ole", "--name", "Ole Hansen", "--role", "auditor", "--as", "amira")
-        self.i("user", "add", "jonas", "--name", "Jonas Berg", "--role", "admin")
-        self.i(
-            "user", "add", "lena", "--name", "Dr Lena Novak", "--role", "steward", "--as", "jonas"
-        )
-        self.h(
-            "member", "add", "--institution", "Northern Genomics Institute",
-            "--vkey", self.vkeys[INSTITUTE], "--as", "amira",
-        )  # fmt: skip
-        self.i(
-            "member", "add", "--institution", "St Mary's Hospital",
-            "--vkey", self.vkeys[HOSPITAL], "--as", "jonas",
-        )  # fmt: skip
+        self.institute_staff_and_members()
         self.panel = self.register(self.i, "lena", "panel.json", GUIDE.json("practice-panel"))
         self.cohort = self.register(self.h, "wei", "cohort.json", GUIDE.json("practice-cohort"))
         self.extract = self.register(self.h, "wei", "extract.json", self.extract_metadata())

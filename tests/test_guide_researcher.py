@@ -98,18 +98,7 @@ class Practice(PracticeNodes):
             "user", "add", "okafor", "--name", "Prof Grace Okafor", "--role", "director",
             "--as", "amira",
         )  # fmt: skip
-        self.i("user", "add", "jonas", "--name", "Jonas Berg", "--role", "admin")
-        self.i(
-            "user", "add", "lena", "--name", "Dr Lena Novak", "--role", "steward", "--as", "jonas"
-        )
-        self.h(
-            "member", "add", "--institution", "Northern Genomics Institute",
-            "--vkey", self.vkeys[INSTITUTE], "--as", "amira",
-        )  # fmt: skip
-        self.i(
-            "member", "add", "--institution", "St Mary's Hospital",
-            "--vkey", self.vkeys[HOSPITAL], "--as", "jonas",
-        )  # fmt: skip
+        self.institute_staff_and_members()
         self.cohort = self.register("cohort.json", GUIDE.json("practice-cohort"))
         self.genotypes = self.register("genotypes.json", GUIDE.json("practice-genotypes"))
         values = GUIDE.json("practice-contract")
