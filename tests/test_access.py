@@ -505,6 +505,13 @@ def test_transparency_and_statistics(world: tuple[Node, Node, str, str]) -> None
     assert "rita" not in str(summary)  # no people in the public summary
     stats = transparency.approval_times(hospital.engine)
     assert stats["decided"] == 1 and stats["median_hours"] is not None
+    assert (stats["open"], stats["returned"]) == (0, 0)
+    # A returned request waits on its researcher, not on the institution.
+    asked = requests.submit_request(hospital.ledger, rita, scenario.access_request(ds))
+    requests.return_request(hospital.ledger, scenario.actor(hospital, "sam"),
+                            asked.body["request"], {"reason": "add the ethics letter"})  # fmt: skip
+    stats = transparency.approval_times(hospital.engine)
+    assert (stats["open"], stats["overdue"], stats["returned"]) == (0, 0, 1)
     assert stats["by_requesting_institution"]["Northern Genomics Institute"]["decided"] == 1
     # A restricted dataset's usage is not public.
     sam = scenario.actor(hospital, "sam")

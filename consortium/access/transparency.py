@@ -5,7 +5,7 @@ consortium summary with no sensitive detail (problem 18); approval-time statisti
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import median, quantiles
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from consortium.access.grants import GRANT
 from consortium.access.outputs import OUTPUT
-from consortium.access.requests import APPROVED, DENIED, OPEN_STATUSES, REQUEST
+from consortium.access.requests import APPROVED, DENIED, OPEN_STATUSES, REQUEST, RETURNED
 from consortium.auth.roles import Actor
 from consortium.duo import resolve
 from consortium.errors import NotFound
@@ -105,12 +105,15 @@ def _hours(start: str, end: str) -> float:
 
 def approval_times(engine: Engine) -> dict[str, Any]:
     """How long this institution takes to decide access requests: median and 90th
-    percentile in hours, overall and by requesting institution, with open and overdue counts."""
+    percentile in hours, overall and by requesting institution; the requests open (waiting
+    for the institution's decision) and overdue, and those returned to their researcher."""
     with engine.connect() as conn:
         rows = conn.execute(select(REQUEST)).all()
         institution = self_member(conn).institution
-    today = datetime.now().date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     decided = [r for r in rows if r.status in (APPROVED, DENIED) and r.decided_at]
+    # Open means in the institution's hands; a returned request waits on its researcher.
+    waiting = [r for r in rows if r.status in OPEN_STATUSES and r.status != RETURNED]
     by_requester: dict[str, list[float]] = {}
     for r in decided:
         by_requester.setdefault(r.details["institution"], []).append(
@@ -119,8 +122,9 @@ def approval_times(engine: Engine) -> dict[str, Any]:
     return {
         "institution": institution,
         **_figures([h for hs in by_requester.values() for h in hs]),
-        "open": sum(r.status in OPEN_STATUSES for r in rows),
-        "overdue": sum(r.status in OPEN_STATUSES and r.review_due < today for r in rows),
+        "open": len(waiting),
+        "overdue": sum(r.review_due < today for r in waiting),
+        "returned": sum(r.status == RETURNED for r in rows),
         "by_requesting_institution": {k: _figures(v) for k, v in sorted(by_requester.items())},
     }
 

@@ -329,8 +329,9 @@ class ApprovalTimesView(Schema):
     decided = fields.Integer()
     median_hours = fields.Float(allow_none=True)
     p90_hours = fields.Float(allow_none=True)
-    open = fields.Integer()
-    overdue = fields.Integer()
+    open = fields.Integer(metadata={"description": "Waiting for this institution's decision."})
+    overdue = fields.Integer(metadata={"description": "Open and past their review date."})
+    returned = fields.Integer(metadata={"description": "Returned to their researcher."})
     by_requesting_institution = fields.Dict()
 
 
