@@ -418,6 +418,7 @@ def test_the_researchers_path_from_search_to_deletion(practice: Practice) -> Non
         "Dr Sara Lindgren (Northern Genomics Institute)",
         "Revocation cannot be checked offline: ask the issuing node "
         f"(GET /api/v1/grants/{gid}/status, no sign-in needed) or read its ledger.",
+        f"The status there names this very document (digest {held['digest']}).",
     ]
     shown(pinned)
     with api(p.hospital) as client:  # anyone may ask, without signing in

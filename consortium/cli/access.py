@@ -290,6 +290,7 @@ def grant_verify(grant_file: Path, vkey: str | None) -> None:
         "Revocation cannot be checked offline: ask the issuing node "
         f"(GET /api/v1/grants/{summary['grant']}/status, no sign-in needed) or read its ledger."
     )
+    out.print(f"The status there names this very document (digest {summary['digest']}).")
     if summary["expired"]:
         raise click.ClickException(f"grant {summary['grant']} expired on {summary['valid_until']}")
 
