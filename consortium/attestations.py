@@ -12,6 +12,7 @@ import orjson
 from marshmallow import Schema, ValidationError, validate, validates_schema
 
 from consortium.auth.roles import ADMIN, STEWARD, Actor
+from consortium.disclosure.store import seal_body
 from consortium.ledger.log import Appended, Ledger
 from consortium.text import PlainDict, Text
 
@@ -83,4 +84,6 @@ def record_attestation(ledger: Ledger, actor: Actor, payload: dict[str, Any]) ->
     """
     actor.require(STEWARD, ADMIN)
     body = AttestationSchema().load(payload)
-    return ledger.append(KIND, actor.name, body)
+    with ledger.transaction() as tx:
+        signed_actor, clear = seal_body(tx.conn, KIND, actor.name, body)
+        return tx.append(KIND, signed_actor, clear)

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 from consortium.crypto.canonical import parse
+from consortium.disclosure.store import reveal, seal_body
 from consortium.ledger.log import LedgerTransaction
 
 
@@ -77,9 +78,12 @@ def apply(conn: Connection, event: Event) -> None:
         projector(conn, event)
 
 
-def event_from_entry(index: int, data: bytes) -> Event:
+def event_from_entry(conn: Connection, index: int, data: bytes) -> Event:
+    """The event a stored entry records, as projectors see it: sealed members joined back
+    from this node's sealed documents and pseudonyms read as usernames."""
     entry = parse(data)
-    return Event(index, entry["time"], entry["kind"], entry["actor"], entry["body"])
+    actor, body = reveal(conn, entry["kind"], entry["actor"], entry["body"])
+    return Event(index, entry["time"], entry["kind"], actor, body)
 
 
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read aloud
@@ -92,8 +96,14 @@ def new_id(prefix: str) -> str:
 
 
 def record(tx: LedgerTransaction, kind: str, actor: str, body: dict[str, Any]) -> Event:
-    """Append an entry and fold it into the projections, in the caller's transaction."""
-    done = tx.append(kind, actor, body)
-    event = event_from_entry(done.index, done.data)
+    """Append an entry and fold it into the projections, in the caller's transaction.
+
+    What is signed is what the disclosure table allows on the ledger (public members in
+    clear, the rest sealed, people by pseudonym); projectors get the whole event back, read
+    the same way a rebuild reads it.
+    """
+    signed_actor, clear = seal_body(tx.conn, kind, actor, body)
+    done = tx.append(kind, signed_actor, clear)
+    event = event_from_entry(tx.conn, done.index, done.data)
     apply(tx.conn, event)
     return event

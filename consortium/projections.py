@@ -38,7 +38,7 @@ def rebuild(ledger: Ledger, progress: Callable[[int], None] | None = None) -> in
         for table in reversed(PROJECTION_TABLES):
             tx.conn.execute(delete(table))
         for index, data in iter_entries(ledger.engine, 0, tx.size):
-            apply(tx.conn, event_from_entry(index, bytes(data)))
+            apply(tx.conn, event_from_entry(tx.conn, index, bytes(data)))
             folded += 1
             if progress is not None and folded % 1000 == 0:
                 progress(1000)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from consortium.api import create_app
 from consortium.auth.tokens import TOKEN, create_token, revoke_token
 from consortium.crypto.note import Checkpoint, Verifier
+from consortium.disclosure.store import pseudonym_of
 from consortium.ledger import merkle
 from consortium.node import Node
 
@@ -60,7 +61,8 @@ def test_attestation_is_signed_chained_and_provable(client, node: Node, token: s
     recorded = r.get_json()
     i = recorded["index"]
     assert i == node.ledger.size() - 1  # after the genesis entry and the people
-    assert recorded["entry"]["actor"] == "sam"
+    with node.engine.connect() as conn:  # people are named on the ledger by pseudonym
+        assert recorded["entry"]["actor"] == pseudonym_of(conn, "sam")
     assert recorded["entry"]["body"] == {
         "statement": "All copies deleted.",
         "subject": "contract:C-4",

@@ -43,6 +43,7 @@ from consortium.contracts.signing import sign_document
 from consortium.crypto.canonical import parse
 from consortium.crypto.keys import NodeKey
 from consortium.crypto.note import vkey
+from consortium.disclosure.store import pseudonym_of
 from consortium.events import event_from_entry
 from consortium.node import Node, init_node
 from consortium.projections import snapshot
@@ -314,8 +315,8 @@ def _notification(w: World, username: str) -> Call:
     """A notification for ``username`` as a projector adds one. No entry kind notifies every
     role, so it hangs on an attestation, which notifies no one by itself."""
     done = record_attestation(w.node.ledger, OPERATOR, {"statement": w.unique("Checked ")})
-    event = event_from_entry(done.index, done.data)
     with w.node.engine.begin() as conn:
+        event = event_from_entry(conn, done.index, done.data)
         notifications.notify(conn, event, [username], "Checked", "Attested.", f"{API}/ledger")
     return Call(f"{API}/inbox/{event.index}:{username}/read", None, 200, entries=0)
 
@@ -620,7 +621,8 @@ def test_only_intended_roles_succeed(world: World, route: Route, role: str) -> N
         assert response.status_code == call.status, response.text
         assert world.node.ledger.size() == before[0] + call.entries
         if call.entries:
-            assert _last_entry(world.node)["actor"] == acting
+            with world.node.engine.connect() as conn:
+                assert _last_entry(world.node)["actor"] == pseudonym_of(conn, acting)
         return
 
     token = None if role == ANONYMOUS else world.tokens[role]
@@ -669,7 +671,8 @@ def test_login_gives_a_working_token_and_writes_nothing(client: FlaskClient, nod
         f"{API}/attestations", json={"statement": "Signed in."}, headers=_auth(issued["token"])
     )
     assert done.status_code == 201, done.text
-    assert _last_entry(node)["actor"] == "sam"
+    with node.engine.connect() as conn:
+        assert _last_entry(node)["actor"] == pseudonym_of(conn, "sam")
 
 
 @pytest.mark.parametrize(

@@ -144,7 +144,7 @@ def test_bundle_round_trip_offline(data_dir: Path, tmp_path: Path, name: str) ->
     for i in range(30):
         run("--data-dir", str(data_dir), "attest", "--statement", f"s{i}")
     bundle = tmp_path / name
-    run("--data-dir", str(data_dir), "ledger", "export", str(bundle))
+    run("--data-dir", str(data_dir), "ledger", "export", str(bundle), "--for", "members")
     node = Node.open(data_dir)
     pinned = node.vkey
     node.close()
@@ -180,7 +180,7 @@ def test_tampered_bundles_fail(data_dir: Path, tmp_path: Path, edit, expected: s
     for i in range(10):
         run("--data-dir", str(data_dir), "attest", "--statement", f"s{i}")
     bundle = tmp_path / "b.jsonl"
-    run("--data-dir", str(data_dir), "ledger", "export", str(bundle))
+    run("--data-dir", str(data_dir), "ledger", "export", str(bundle), "--for", "members")
     _rewrite(bundle, edit)
     result = run("ledger", "verify-bundle", str(bundle), ok=False)
     assert expected in result.output
@@ -188,7 +188,7 @@ def test_tampered_bundles_fail(data_dir: Path, tmp_path: Path, edit, expected: s
 
 def test_bundle_header_is_self_describing(data_dir: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "b.jsonl"
-    run("--data-dir", str(data_dir), "ledger", "export", str(bundle))
+    run("--data-dir", str(data_dir), "ledger", "export", str(bundle), "--for", "members")
     header, cps, *entries = bundle.read_bytes().splitlines()
     h = orjson.loads(header)
     assert h["format"] == "consortium-ledger-bundle" and h["size"] == 1 == len(entries)
@@ -204,7 +204,7 @@ def test_damaged_compressed_bundle_is_a_clear_error(data_dir: Path, tmp_path: Pa
     for i in range(50):
         run("--data-dir", str(data_dir), "attest", "--statement", f"s{i}")
     bundle = tmp_path / "b.jsonl.gz"
-    run("--data-dir", str(data_dir), "ledger", "export", str(bundle))
+    run("--data-dir", str(data_dir), "ledger", "export", str(bundle), "--for", "members")
     raw = bundle.read_bytes()
     bundle.write_bytes(raw[: len(raw) - 40])
     result = run("ledger", "verify-bundle", str(bundle), ok=False)

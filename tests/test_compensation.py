@@ -18,8 +18,8 @@ from consortium.alliance.ledgers import LedgerReadError
 from consortium.api import create_app
 from consortium.cli import main
 from consortium.contracts.signing import document_digest
+from consortium.disclosure.views import export_ledger
 from consortium.errors import Conflict, Forbidden, Invalid
-from consortium.ledger.bundle import export_bundle
 from consortium.node import Node
 from consortium.registry import datasets
 
@@ -192,14 +192,14 @@ def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> N
     body = run(hospital, today - timedelta(days=1), today + timedelta(days=2), "1000")
     hospital.ledger.checkpoint()
     own = tmp_path / "hospital.jsonl"
-    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
     found, differences = compensation.verify_run(body["run"], [own])
     assert found == body and differences == []
 
     with pytest.raises(LedgerReadError, match="no bundle given holds compensation run 'run-x'"):
         compensation.verify_run("run-x", [own])
     peer = tmp_path / "institute.jsonl"
-    export_bundle(institute.ledger, institute.name, institute.public_key, peer)
+    export_ledger(institute.ledger, institute.name, institute.public_key, peer, audience="members")
     with pytest.raises(LedgerReadError, match="the run did not read the ledger of"):
         compensation.verify_run(body["run"], [own, peer])
 
@@ -209,7 +209,7 @@ def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> N
     ]}  # fmt: skip
     hospital.ledger.append(compensation.RUN, "lee", doctored)
     hospital.ledger.checkpoint()
-    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
     _, differences = compensation.verify_run("run-doctored", [own])
     [fund] = [i for i, p in enumerate(body["payees"]) if p["kind"] == "fund"]
     assert differences == [f"payees.{fund}.paid: it says '0.00', the ledgers give '70.00'"]
@@ -303,7 +303,7 @@ def test_a_run_reads_members_bundles_too(world: World, tmp_path: Path) -> None:
     hospital, institute, _ = world
     scenario.accepted_rules(hospital, institute, PROPOSAL)
     peer = tmp_path / "institute.jsonl"
-    export_bundle(institute.ledger, institute.name, institute.public_key, peer)
+    export_ledger(institute.ledger, institute.name, institute.public_key, peer, audience="members")
     today = days_on(hospital, 3)
     size = hospital.ledger.size()
     lee = scenario.actor(hospital, "lee")
@@ -312,14 +312,14 @@ def test_a_run_reads_members_bundles_too(world: World, tmp_path: Path) -> None:
     with pytest.raises(Invalid, match=r"was exported on .*, before the period ended: ask for a"):
         compensation.run_compensation(hospital.ledger, lee, payload, [peer])
     days_on(institute, 3)  # the institute exports once the period is over
-    export_bundle(institute.ledger, institute.name, institute.public_key, peer)
+    export_ledger(institute.ledger, institute.name, institute.public_key, peer, audience="members")
     own = tmp_path / "hospital.jsonl"
-    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
     with pytest.raises(Invalid, match="is this node's own ledger: it is read directly"):
         compensation.run_compensation(hospital.ledger, lee, payload, [own])
     assert hospital.ledger.size() == size
     body = compensation.run_compensation(hospital.ledger, lee, payload, [peer]).body
     assert [c["origin"] for c in body["checkpoints"]] == sorted([hospital.origin, institute.origin])
     hospital.ledger.checkpoint()
-    export_bundle(hospital.ledger, hospital.name, hospital.public_key, own)
+    export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
     assert compensation.verify_run(body["run"], [own, peer])[1] == []

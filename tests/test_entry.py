@@ -69,7 +69,7 @@ def test_signed_message_is_exact_for_awkward_bodies(body: dict) -> None:
     [
         (lambda d: d.replace(b'{"actor"', b'{ "actor"'), "canonical"),
         (lambda d: d[:-1] + b',"x":1}', "members"),
-        (lambda d: d.replace(b'"v":1', b'"v":2'), "version"),
+        (lambda d: d.replace(b'"v":2', b'"v":1'), "version"),
         (lambda d: d.replace(b'"index":3', b'"index":-3'), "index"),
         (lambda d: d.replace(b'"kind":"attestation"', b'"kind":"Bad Kind"'), "kind"),
         (lambda d: d.replace(b'"actor":"alice"', b'"actor":""'), "actor"),
@@ -123,7 +123,7 @@ def test_fast_shape_check_agrees_with_member_by_member(body: dict, flip: int, by
         lambda d: d.replace(b'"index":3', b'"index":03'),
         lambda d: d.replace(b'","sig":"', b'","x":{},"sig":"'),
         lambda d: d.replace(b'"body":{', b'"body":{"z":1},"extra":{'),
-        lambda d: d[:-2] + b"2}",
+        lambda d: d[:-2] + b"1}",
     ],
 )
 def test_fast_shape_check_refuses_lookalikes(mutate) -> None:

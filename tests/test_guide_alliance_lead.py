@@ -40,6 +40,7 @@ from guide import HOSPITAL, INSTITUTE, Guide, PracticeNodes, error, last_line, r
 import consortium.node.node as node_module
 from consortium.alliance import report
 from consortium.alliance.facts import Facts, fold
+from consortium.alliance.ledgers import own_entries
 from consortium.alliance.shares import compute
 from consortium.api import create_app
 from consortium.crypto.keys import NodeKey
@@ -131,9 +132,8 @@ def api(node_dir: Path) -> Iterator[FlaskClient]:
 def facts_of(node_dir: Path) -> Facts:
     node = Node.open(node_dir)
     try:
-        size = node.ledger.size()
-        entries = (parse_entry(data) for data in node.ledger.entries(0, size))
-        return fold(Facts(), node.origin, entries)
+        with node.engine.connect() as conn:
+            return fold(Facts(), node.origin, own_entries(conn, node.ledger.size()))
     finally:
         node.close()
 
@@ -440,8 +440,8 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     # Day 2: the institute's bundle, and the first run, which reads it; a small amount is
     # carried.
     clock_ahead(monkeypatch, 3)
-    exported = a.i("ledger", "export", "ngi.jsonl.gz")
-    assert exported.stdout.strip() == "Exported 7 entries to ngi.jsonl.gz."
+    exported = a.i("ledger", "export", "ngi.jsonl.gz", "--for", "members")
+    assert exported.stdout.strip() == "Exported 7 entries to ngi.jsonl.gz, for members."
     shown(exported.stdout)
     first = a.lead(*pay_day1, "--bundle", "ngi.jsonl.gz")
     lines = shown_lines(first)
@@ -482,9 +482,13 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     # its checkpoint; the entry records it all.
     node = Node.open(a.hospital)
     try:
-        entry = parse_entry(node.ledger.entries(22, 23)[0])
+        raw = parse_entry(node.ledger.entries(22, 23)[0])
+        with node.engine.connect() as conn:
+            entry = list(own_entries(conn, 23))[22]
     finally:
         node.close()
+    # Amounts are for members: sealed on the ledger, read in the members' view.
+    assert "payees" not in raw.body and set(raw.body["sealed"]) == {"members"}
     assert entry.kind == "compensation.run"
     assert (entry.body["quantum"], entry.body["minimum"]) == ("0.01", "300.00")
     assert [(c["origin"], c["size"]) for c in entry.body["checkpoints"]] == [
@@ -519,8 +523,8 @@ def test_the_leads_path_from_rules_to_a_verified_report(
 
     # Day 3: a fresh bundle; the second run pays what was carried, and carries what is small.
     clock_ahead(monkeypatch, 6)
-    exported = a.i("ledger", "export", "ngi.jsonl.gz")
-    assert exported.stdout.strip() == "Exported 8 entries to ngi.jsonl.gz."
+    exported = a.i("ledger", "export", "ngi.jsonl.gz", "--for", "members")
+    assert exported.stdout.strip() == "Exported 8 entries to ngi.jsonl.gz, for members."
     shown(exported.stdout)
     pay_day2 = ("compensation", "run", "--from", day2[0], "--to", day2[1], "--pool", "3000.00",
                 "--currency", "EUR", "--minimum", "300", "--bundle", "ngi.jsonl.gz")  # fmt: skip
@@ -595,7 +599,7 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     }  # fmt: skip
 
     # Section 10: the auditor verifies it from both bundles, with the vkeys pinned.
-    own = a.h("ledger", "export", "st-marys.jsonl.gz")
+    own = a.h("ledger", "export", "st-marys.jsonl.gz", "--for", "members")
     shown(own.stdout)
     bundles = ("--bundle", "st-marys.jsonl.gz", "--bundle", "ngi.jsonl.gz")
     pinned = ("--vkey", a.vkeys[HOSPITAL], "--vkey", a.vkeys[INSTITUTE])
@@ -652,7 +656,7 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     quoted(run("report", "verify", "report.json", *bundles, "--vkey", mixed, ok=False))
     # A bundle changed after its node signed it: refused when building and when verifying.
     with gzip.open(tmp_path / "ngi.jsonl.gz", "rt", encoding="utf-8") as source:
-        lines_ = [line.replace('"weight":"1"', '"weight":"9"') for line in source]
+        lines_ = [line.replace(r"\"weight\":\"1\"", r"\"weight\":\"9\"") for line in source]
     a.write("ngi-edited.jsonl", "".join(lines_))
     quoted(a.lead("report", "build", "--from", day1[0], "--to", day1[1],
                   "--bundle", "ngi-edited.jsonl", ok=False))  # fmt: skip
@@ -739,7 +743,7 @@ def test_every_refusal_the_guide_quotes_is_real(
     a.write("rules-v1.json", view["document"])
     quoted(a.h("rules", "countersign", "rules-v1.json", "--as", "amira", ok=False))
     # The hospital's bundle, exported before the report below was built.
-    a.h("ledger", "export", "st-marys-early.jsonl.gz")
+    a.h("ledger", "export", "st-marys-early.jsonl.gz", "--for", "members")
     a.institute_signs(1)
     again = a.i("rules", "countersign", "rules-v1.json", "--as", "jonas", ok=False)
     message = error(again)
@@ -781,16 +785,24 @@ def test_every_refusal_the_guide_quotes_is_real(
 
     # Members' bundles: only members', each signed with the key this node recorded, not this
     # node's own, and each once; for runs and reports alike.
-    a.i("ledger", "export", "ngi.jsonl.gz")
-    a.h("ledger", "export", "st-marys.jsonl.gz")
+    a.i("ledger", "export", "ngi.jsonl.gz", "--for", "members")
+    a.h("ledger", "export", "st-marys.jsonl.gz", "--for", "members")
     shutil.copy(tmp_path / "ngi.jsonl.gz", tmp_path / "ngi-copy.jsonl.gz")
     other = tmp_path / "other"
     Alliance.init(other, "Other Institute", "ledger.other.example.org")
-    run("ledger", "export", tmp_path / "other.jsonl.gz", "--data-dir", other)
+    run("ledger", "export", tmp_path / "other.jsonl.gz", "--data-dir", other, "--for", "members")
     impostor = tmp_path / "impostor"
     Alliance.init(impostor, "Impostor", INSTITUTE)
     (tmp_path / "elsewhere").mkdir()
-    run("ledger", "export", tmp_path / "elsewhere" / "ngi.jsonl.gz", "--data-dir", impostor)
+    run(
+        "ledger",
+        "export",
+        tmp_path / "elsewhere" / "ngi.jsonl.gz",
+        "--data-dir",
+        impostor,
+        "--for",
+        "members",
+    )
     pay = (*pay_day1, "--pool", "100", "--currency", "EUR")
     build = ("report", "build", "--from", day1[0], "--to", day1[1])
     for given in (
@@ -804,7 +816,7 @@ def test_every_refusal_the_guide_quotes_is_real(
         assert refused[0] == refused[1]
     # A run made without the institute's bundle read only the hospital's ledger.
     alone = a.lead(*pay).stdout.split()[1].rstrip(":")
-    a.h("ledger", "export", "st-marys.jsonl.gz")
+    a.h("ledger", "export", "st-marys.jsonl.gz", "--for", "members")
     bundles = ("--bundle", "st-marys.jsonl.gz", "--bundle", "ngi.jsonl.gz")
     quoted(run("compensation", "verify", alone, *bundles, ok=False))
 
@@ -851,7 +863,7 @@ def test_every_refusal_the_guide_quotes_is_real(
     a.i("dataset", "revise", a.panel, a.write("panel-v2.json", panel), "--as", "lena")
     visits = {**cohort, "derived_from": [], "title": "St Mary's diabetes clinic visits, 2025"}
     a.h("dataset", "register", a.write("visits.json", visits), "--as", "wei")  # credit to flow
-    a.i("ledger", "export", "ngi.jsonl.gz")
+    a.i("ledger", "export", "ngi.jsonl.gz", "--for", "members")
     looped = ("--from", days[0], "--to", days[1], "--bundle", "ngi.jsonl.gz")
     loop = quoted(a.lead("report", "build", *looped, ok=False))
     assert loop == (
@@ -863,7 +875,7 @@ def test_every_refusal_the_guide_quotes_is_real(
     clock_ahead(monkeypatch, 12)
     a.i("dataset", "revise", a.panel, a.write("panel-v3.json", GUIDE.json("practice-panel")),
         "--as", "lena")  # fmt: skip
-    a.i("ledger", "export", "ngi.jsonl.gz")
+    a.i("ledger", "export", "ngi.jsonl.gz", "--for", "members")
     assert quoted(a.lead("compensation", "run", *looped, "--pool", "100", "--currency", "EUR",
                          ok=False)) == loop  # fmt: skip
     a.lead("report", "build", "--from", days[0], "--to", days[2], "--bundle", "ngi.jsonl.gz")
@@ -890,7 +902,7 @@ def test_every_refusal_the_guide_quotes_is_real(
     signature = last_line(a.h("rules", "countersign", ngi_rules, "--as", "amira"))
     a.i("rules", "add-signature", "1", "--member", HOSPITAL, "--signature", signature,
         "--as", "jonas")  # fmt: skip
-    a.i("ledger", "export", "ngi.jsonl.gz")
+    a.i("ledger", "export", "ngi.jsonl.gz", "--for", "members")
     applied = json.loads(a.lead(*later, "--bundle", "ngi.jsonl.gz").stdout)["rules"]
     assert (applied["proposer"], applied["version"]) == (INSTITUTE, 1)
     assert json.loads(a.lead(*later).stdout)["rules"]["version"] == 3

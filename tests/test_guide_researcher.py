@@ -27,6 +27,7 @@ from click.testing import Result
 from flask.testing import FlaskClient
 from guide import HOSPITAL, INSTITUTE, Guide, PracticeNodes, error, generic, last_line, run
 
+from consortium.alliance.ledgers import own_entries
 from consortium.api import create_app
 from consortium.jobs import expiry_job
 from consortium.node import Node
@@ -456,19 +457,27 @@ def test_the_researchers_path_from_search_to_deletion(practice: Practice) -> Non
     assert reported.endswith(f" for {gid} (ledger entry 23).\n")
     shown(reported)
 
-    # Credit stays public: the restricted derived dataset's contributors and sources are on
-    # the ledger in clear ...
+    # Credit is for the members: the restricted derived dataset's contributors and sources are
+    # sealed on the ledger for the members to read (and recompute credit from) ...
     with api(p.hospital) as client:
         entry = client.get("/api/v1/ledger/entries?start=22&end=23").get_json()["entries"][0]
         assert (entry["kind"], entry["body"]["dataset"]) == ("dataset.registered", scores)
-        assert "metadata" not in entry["body"]
-        # ... all but account names, which are the node's own business.
-        assert entry["body"]["credit"] == {
-            "contributors": [
-                {k: v for k, v in c.items() if k != "username"} for c in derived["contributors"]
-            ],
-            "derived_from": derived["derived_from"],
-        }
+        assert "metadata" not in entry["body"] and "credit" not in entry["body"]
+        anyone = client.get("/api/v1/ledger/entries/22/sealed").get_json()
+        assert (anyone["sealed"], anyone["withheld"]) == ({}, ["members"])
+    node = Node.open(p.hospital)
+    try:
+        with node.engine.connect() as conn:
+            credit = list(own_entries(conn, 23))[22].body["credit"]
+    finally:
+        node.close()
+    # ... all but account names, which are the node's own business.
+    assert credit == {
+        "contributors": [
+            {k: v for k, v in c.items() if k != "username"} for c in derived["contributors"]
+        ],
+        "derived_from": derived["derived_from"],
+    }
 
     # Section 9: the inbox, at the console and through the API, and e-mail.
     lines = p.sara("inbox").stdout.splitlines()

@@ -20,9 +20,8 @@ from consortium.alliance.facts import Facts, fold
 from consortium.api import create_app
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
+from consortium.disclosure.views import export_ledger
 from consortium.errors import Conflict, Forbidden, Invalid
-from consortium.ledger.bundle import export_bundle
-from consortium.ledger.entry import parse_entry
 from consortium.node import Node
 from consortium.registry import datasets
 
@@ -49,7 +48,7 @@ def build(node: Node, bundles: list[Path] | None = None, **query: str) -> dict[s
 
 
 def bundle(node: Node, path: Path) -> Path:
-    export_bundle(node.ledger, node.name, node.public_key, path)
+    export_ledger(node.ledger, node.name, node.public_key, path, audience="members")
     return path
 
 
@@ -256,7 +255,7 @@ def test_build_and_verify_at_the_console(world: World, tmp_path: Path) -> None:
                  p["end"], "--as", "rita", ok=False).output  # fmt: skip
     assert "needs the role" in denied
     own = tmp_path / "hospital.jsonl"
-    cli("--data-dir", str(home), "ledger", "export", str(own))
+    cli("--data-dir", str(home), "ledger", "export", str(own), "--for", "members")
     done = cli("report", "verify", str(out), "--bundle", str(own), "--bundle", str(peer),
                "--vkey", vkey).output  # fmt: skip
     assert "Every figure of the report by" in done
@@ -324,8 +323,8 @@ def test_declared_effort_names_its_contributor(world: World) -> None:
         {"kind": "curation", "units": "3", "contributor": "Night shift data team",
          "description": "Re-coded the 2019 visits"},
     )  # fmt: skip
-    size = hospital.ledger.size()
-    facts = fold(Facts(), hospital.origin, map(parse_entry, hospital.ledger.entries(0, size)))
+    with hospital.engine.connect() as conn:
+        facts = fold(Facts(), hospital.origin, ledgers.own_entries(conn, hospital.ledger.size()))
     rules = {
         "event_weights": {**scenario.CREDIT_WEIGHTS, "contribution.declared": "2"},
         "method": "proportional",

@@ -11,9 +11,9 @@ import scenario
 
 from consortium.alliance import contributions
 from consortium.alliance.facts import Facts, fold
+from consortium.alliance.ledgers import own_entries
 from consortium.alliance.shares import Payee, benefit_split, compute, credit_events
 from consortium.credit import CreditError
-from consortium.ledger.entry import parse_entry
 from consortium.node import Node
 from consortium.registry import datasets
 
@@ -27,8 +27,8 @@ def world(credit_world: World) -> World:
 
 
 def facts_of(node: Node) -> Facts:
-    size = node.ledger.size()
-    return fold(Facts(), node.origin, (parse_entry(d) for d in node.ledger.entries(0, size)))
+    with node.engine.connect() as conn:
+        return fold(Facts(), node.origin, own_entries(conn, node.ledger.size()))
 
 
 def rules(hospital: Node, institute: Node, method: str, **extra: Any) -> dict[str, Any]:

@@ -38,12 +38,15 @@ from consortium.alliance.shares import Payee, compute, fixed
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, LEAD, Actor
 from consortium.contracts.signing import document_digest
 from consortium.credit import CreditError, pay_out
+from consortium.disclosure.sealing import digest_of
+from consortium.disclosure.views import member_view
 from consortium.errors import Conflict, DomainError, Invalid, NotFound
 from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.audit import Progress
-from consortium.ledger.bundle import BundleError, raw_entries
+from consortium.ledger.bundle import BundleError, entries_with_sealed
 from consortium.ledger.entry import EntryError, parse_entry
 from consortium.ledger.log import Ledger
+from consortium.registry.sealed import SealError
 from consortium.text import Text
 
 RUN = "compensation.run"
@@ -226,12 +229,12 @@ def _find_run(run_id: str, paths: list[Path]) -> dict[str, Any]:
     needle = f'"kind":"{RUN}"'.encode()
     for path in paths:
         try:
-            for data in raw_entries(path):
+            for data, sealed in entries_with_sealed(path):
                 if needle in data:
-                    body = parse_entry(data).body
-                    if body.get("run") == run_id:
-                        return body
-        except (BundleError, EntryError) as exc:  # the audit that follows names the damage
+                    entry = member_view(parse_entry(data), {digest_of(d): d for d in sealed})
+                    if entry.body.get("run") == run_id:
+                        return entry.body
+        except (BundleError, EntryError, SealError) as exc:  # the audit names the damage
             raise LedgerReadError(f"{path.name} cannot be read: {exc}") from exc
     raise LedgerReadError(f"no bundle given holds compensation run {run_id!r}")
 

@@ -20,11 +20,18 @@ from sqlalchemy import Connection, Engine, select
 from consortium.alliance.facts import Facts, fold
 from consortium.crypto.keys import b64encode
 from consortium.crypto.note import Checkpoint, NoteError, parse_note
+from consortium.disclosure.views import bundle_member_view, member_entries
 from consortium.ledger.audit import Progress
-from consortium.ledger.bundle import BundleError, read_entries, read_header, verify_bundle
+from consortium.ledger.bundle import (
+    BundleError,
+    entries_with_sealed,
+    read_header,
+    verify_bundle,
+)
 from consortium.ledger.entry import Entry, parse_entry
 from consortium.ledger.log import CHECKPOINT, ENTRY, Ledger, LedgerTransaction
 from consortium.registry.members import MEMBER
+from consortium.registry.sealed import SealError
 
 PAGE = 10_000
 
@@ -93,7 +100,9 @@ def own_source(ledger: Ledger) -> Source:
 
 
 def own_entries(conn: Connection, size: int) -> Iterator[Entry]:
-    """Entries ``0 <= index < size`` of this node's ledger, read a page at a time."""
+    """Entries ``0 <= index < size`` of this node's ledger, read a page at a time, as a
+    member reads them (their members documents joined), so that a figure computed here is
+    the one others recompute from a bundle."""
     after = -1
     while after + 1 < size:
         rows = conn.execute(
@@ -104,8 +113,7 @@ def own_entries(conn: Connection, size: int) -> Iterator[Entry]:
         ).all()
         if not rows:
             return
-        for _, data in rows:
-            yield parse_entry(bytes(data))
+        yield from member_entries(conn, (parse_entry(bytes(data)) for _, data in rows))
         after = rows[-1].idx
 
 
@@ -143,10 +151,19 @@ def bundle_source(
     exported = bundle.header.get("exported_at")
     return Source(
         cut,
-        read_entries(path, cut.size),
+        bundle_entries(path, cut.size),
         bundle.public_key,
         exported if isinstance(exported, str) else None,
     )
+
+
+def bundle_entries(path: Path, size: int) -> Iterator[Entry]:
+    """A bundle's first ``size`` entries as a member reads them; audit the bundle first."""
+    pairs = ((parse_entry(data), sealed) for data, sealed in entries_with_sealed(path, size))
+    try:
+        yield from bundle_member_view(pairs, f" of {path.name}")
+    except SealError as exc:
+        raise LedgerReadError(str(exc)) from exc
 
 
 def member_bundles(

@@ -14,8 +14,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from consortium.api.context import node
+from consortium.api.context import node, optional_actor
 from consortium.crypto.keys import b64encode
+from consortium.disclosure.readers import Reader, disclose
 from consortium.ledger.log import ProofError
 
 blp = Blueprint(
@@ -149,3 +150,47 @@ class Consistency(MethodView):
         except ProofError as exc:
             _proof_error(exc)
         return {"first": first, "second": second, "hashes": [b64encode(h) for h in hashes]}
+
+
+class SealedDocumentSchema(Schema):
+    digest = fields.String(metadata={"description": "The digest the signed entry holds."})
+    document = fields.String(
+        metadata={
+            "description": "The exact RFC 8785 bytes of {salt, document}: their base64 SHA-256 "
+            "is the digest."
+        }
+    )
+
+
+class DisclosureSchema(Schema):
+    index = fields.Integer()
+    kind = fields.String()
+    clear = fields.Dict(metadata={"description": "The body's public members, as signed."})
+    committed = fields.Dict(
+        keys=fields.String(), values=fields.String(),
+        metadata={"description": "Every sealed class of the entry and its digest."},
+    )  # fmt: skip
+    sealed = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(SealedDocumentSchema),
+        metadata={"description": "The sealed documents this reader may read, by class."},
+    )
+    withheld = fields.List(
+        fields.String(), metadata={"description": "Classes this reader may not read."}
+    )
+    erased = fields.List(
+        fields.String(), metadata={"description": "Classes erased on request (personal data)."}
+    )
+
+
+@blp.route("/entries/<int:index>/sealed")
+class Sealed(MethodView):
+    @blp.response(200, DisclosureSchema)
+    def get(self, index: int) -> dict[str, Any]:
+        """The sealed parts of one entry that the reader may read (protocol §13).
+
+        Anyone may ask; without credentials only the list of what is withheld comes back.
+        Each document is returned byte for byte, to be checked against the signed entry.
+        """
+        with node().engine.connect() as conn:
+            return disclose(conn, Reader(optional_actor()), index)

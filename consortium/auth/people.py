@@ -15,17 +15,30 @@ from typing import Any
 import nacl.exceptions
 import nacl.pwhash
 from marshmallow import Schema, ValidationError, fields, validate, validates
-from sqlalchemy import JSON, Boolean, Column, Connection, Engine, String, delete, insert, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    String,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
 
 from consortium.auth.roles import ADMIN, ROLES, Actor
+from consortium.disclosure.sealing import ERASED
 from consortium.errors import Conflict, Invalid, NotFound
-from consortium.events import Event, projection_table, projects, record
+from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger
 from consortium.text import Text
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
+PSEUDONYM = re.compile(r"^p-[a-z2-9]{10}$")  # what the ledger calls people (`new_id("p")`)
 # Names the ledger already uses for the console operator, jobs and the node itself: a person
 # by these names would be indistinguishable from them in "who did this?".
 RESERVED = frozenset({"operator", "node", "system", "admin", "root"})
@@ -34,8 +47,11 @@ MIN_PASSWORD = 12
 
 class Person(SQLModel, table=True):
     __tablename__ = "person"
+    __table_args__ = (UniqueConstraint("pseudonym", name="uq_person_pseudonym"),)
 
     username: str = Field(sa_column=Column(String(64), primary_key=True))
+    # The name the ledger knows this person by (protocol §13); the username is personal.
+    pseudonym: str = Field(sa_column=Column(String(16), nullable=False))
     display_name: str = Field(sa_column=Column(String(200), nullable=False))
     roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
     active: bool = Field(sa_column=Column(Boolean, nullable=False))
@@ -75,7 +91,7 @@ class PersonSchema(Schema):
 
     @validates("username")
     def _not_reserved(self, value: str, **_: Any) -> None:
-        if value in RESERVED:
+        if value in RESERVED or PSEUDONYM.match(value):
             raise ValidationError(f"{value!r} is reserved; choose another username")
 
     display_name = Text(
@@ -132,7 +148,7 @@ def add_person(ledger: Ledger, actor: Actor, payload: dict[str, Any]) -> Event:
     with ledger.transaction() as tx:
         if person_row(tx.conn, body["username"]) is not None:
             raise Conflict(f"{body['username']!r} exists already")
-        return record(tx, "person.added", actor.name, body)
+        return record(tx, "person.added", actor.name, {**body, "person": new_id("p")})
 
 
 def change_roles(ledger: Ledger, actor: Actor, username: str, payload: dict[str, Any]) -> Event:
@@ -172,7 +188,9 @@ def _added(conn: Connection, event: Event) -> None:
     b = event.body
     conn.execute(
         insert(PERSON).values(
-            username=b["username"],
+            # An erased person is known by their pseudonym alone from then on.
+            username=b["person"] if b["username"] == ERASED else b["username"],
+            pseudonym=b["person"],
             display_name=b["display_name"],
             roles=b["roles"],
             active=True,

@@ -31,8 +31,10 @@ from consortium.cli.common import (
     progress_bar,
 )
 from consortium.crypto.keys import b64encode
+from consortium.disclosure.table import PUBLIC
+from consortium.disclosure.views import AUDIENCES, export_ledger
 from consortium.ledger.audit import AuditReport
-from consortium.ledger.bundle import BundleError, export_bundle, verify_bundle
+from consortium.ledger.bundle import BundleError, verify_bundle
 from consortium.node import NodeConfigError, init_node
 
 __all__ = ["main"]
@@ -267,18 +269,29 @@ def ledger() -> None:
 
 @ledger.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--for",
+    "audience",
+    type=click.Choice(AUDIENCES),
+    default=PUBLIC,
+    show_default=True,
+    help="Who the bundle is for: the public gets the entries alone; members also get each "
+    "entry's members document, what they need to recompute credit and reports.",
+)
 @data_dir_option
 @pass_ctx
-def ledger_export(ctx: Context, file: Path) -> None:
+def ledger_export(ctx: Context, file: Path, audience: str) -> None:
     """Write a self-contained bundle (entries, checkpoints, key) to FILE; .gz compresses."""
     node = ctx.open()
     with progress_bar("exporting", node.ledger.size()) as advance:
         try:
-            size = export_bundle(node.ledger, node.name, node.public_key, file, advance)
+            size = export_ledger(
+                node.ledger, node.name, node.public_key, file, audience=audience, progress=advance
+            )
         except OSError as exc:
             raise click.ClickException(f"cannot write {file}: {exc.strerror}") from exc
     node.close()
-    out.print(f"Exported {size} entries to {file}.")
+    out.print(f"Exported {size} entries to {file}, for {audience}.")
 
 
 @ledger.command("verify-bundle")

@@ -2,10 +2,14 @@
 
 A bundle is JSON Lines (gzip-compressed when the file name ends in ``.gz``):
 
-1. a header ``{"format": "consortium-ledger-bundle", "version": 1, "name", "origin",
-   "public_key", "vkey", "size", "exported_at"}``;
+1. a header ``{"format": "consortium-ledger-bundle", "version": 2, "name", "origin",
+   "public_key", "vkey", "size", "exported_at", "disclosure"}``;
 2. ``{"checkpoints": [signed note, …]}`` in size order;
-3. one line per entry, the entry's exact stored bytes, in index order.
+3. one line per entry, the entry's exact stored bytes, in index order, each followed by
+   zero or more ``{"sealed": "<exact bytes of a sealed document>"}`` lines: the documents
+   the entry commits to that the bundle was exported for (``disclosure`` names for whom,
+   e.g. ``public`` or ``members``). The log's mechanics ignore them; whoever reads the
+   entries' meaning checks each against the digest its entry signed.
 
 The header's key is only a claim: `verify_bundle` checks it against the node's genesis entry
 and, when the auditor supplies the vkey they trust (``--vkey``), against that.
@@ -15,9 +19,9 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +41,8 @@ from consortium.ledger.entry import Entry, EntryError, parse_entry
 from consortium.ledger.log import Ledger, iter_entries, log_size
 
 FORMAT = "consortium-ledger-bundle"
-VERSION = 1
+VERSION = 2
+SEALED_LINE = b'{"sealed":'
 
 
 class BundleError(ValueError):
@@ -51,9 +56,19 @@ def _open(path: Path, mode: str, compressed: bool | None = None) -> IO[bytes]:
 
 
 def export_bundle(
-    ledger: Ledger, name: str, public_key: bytes, path: Path, progress: Progress | None = None
+    ledger: Ledger,
+    name: str,
+    public_key: bytes,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    disclosure: str = "public",
+    sealed_for: Callable[[bytes], Iterable[bytes]] | None = None,
 ) -> int:
-    """Write the ledger to ``path`` (atomically: a partial file is never left behind)."""
+    """Write the ledger to ``path`` (atomically: a partial file is never left behind).
+
+    ``sealed_for`` gives, for an entry's bytes, the sealed documents to carry after it.
+    """
     with ledger.engine.connect() as conn:
         size = log_size(conn)
     checkpoints = [c for c in ledger.checkpoints() if _size_of(c) <= size]
@@ -66,6 +81,7 @@ def export_bundle(
         "vkey": vkey(ledger.origin, public_key),
         "size": size,
         "exported_at": ledger.clock().isoformat(),
+        "disclosure": disclosure,
     }
     tmp = path.with_name(path.name + ".partial")
     try:
@@ -75,6 +91,8 @@ def export_bundle(
             written = 0
             for _, data in iter_entries(ledger.engine, end=size):
                 out.write(bytes(data) + b"\n")
+                for document in sealed_for(bytes(data)) if sealed_for else ():
+                    out.write(orjson.dumps({"sealed": document.decode()}) + b"\n")
                 written += 1
                 if progress is not None and written % 10_000 == 0:
                     progress(10_000)
@@ -107,7 +125,10 @@ def _read_header(fh: IO[bytes]) -> Bundle:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise BundleError("not a ledger bundle (missing format header)")
     if header.get("version") != VERSION:
-        raise BundleError(f"unsupported bundle version {header.get('version')!r}")
+        raise BundleError(
+            f"unsupported bundle version {header.get('version')!r} (this release reads "
+            f"version {VERSION}, whose entries follow protocol version 2)"
+        )
     try:
         key = b64decode(header["public_key"], 32)
         origin = str(header["origin"])
@@ -121,6 +142,8 @@ def _rows(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Entries with the index each claims, so a removed line shows up as a gap."""
     expected = 0
     for line in lines:
+        if line.startswith(SEALED_LINE):
+            continue
         data = line.rstrip(b"\n")
         try:
             claimed = orjson.loads(data).get("index")
@@ -198,13 +221,43 @@ def read_header(path: Path) -> Bundle:
 
 def raw_entries(path: Path, size: int | None = None) -> Iterator[bytes]:
     """The stored bytes of a bundle's first ``size`` entries (all if None), unchecked."""
+    for data, _ in entries_with_sealed(path, size):
+        yield data
+
+
+def entries_with_sealed(path: Path, size: int | None = None) -> Iterator[tuple[bytes, list[bytes]]]:
+    """A bundle's first ``size`` entries (all if None), each with the sealed documents that
+    follow it, unchecked."""
     try:
         with _open(path, "r") as fh:
             _read_header(fh)
-            for line in islice(fh, size):
-                yield line.rstrip(b"\n")
+            pending: tuple[bytes, list[bytes]] | None = None
+            count = 0
+            for line in fh:
+                if line.startswith(SEALED_LINE):
+                    if pending is not None:
+                        pending[1].append(_sealed_bytes(line))
+                    continue
+                if pending is not None:
+                    yield pending
+                if size is not None and count >= size:
+                    return
+                pending = (line.rstrip(b"\n"), [])
+                count += 1
+            if pending is not None:
+                yield pending
     except (OSError, EOFError) as exc:
         raise BundleError(f"cannot read {path}: {exc}") from exc
+
+
+def _sealed_bytes(line: bytes) -> bytes:
+    try:
+        text = orjson.loads(line)["sealed"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BundleError(f"malformed sealed document line: {exc}") from exc
+    if not isinstance(text, str):
+        raise BundleError("malformed sealed document line: not a string")
+    return text.encode()
 
 
 def read_entries(path: Path, size: int) -> Iterator[Entry]:

@@ -3,7 +3,7 @@
 An entry is a JSON object with exactly these members::
 
     {"actor": str, "body": object, "index": int, "kind": str, "prev": base64,
-     "sig": base64, "time": RFC 3339 UTC, "v": 1}
+     "sig": base64, "time": RFC 3339 UTC, "v": 2}
 
 ``sig`` is the node's Ed25519 signature over the RFC 8785 bytes of the entry without ``sig``;
 ``prev`` is the base64 leaf hash of the entry before it (32 zero bytes for the first). The
@@ -25,7 +25,7 @@ from consortium.crypto.canonical import canonical_bytes, is_canonical, is_plain,
 from consortium.crypto.keys import NodeKey, b64decode, b64encode
 from consortium.ledger.merkle import HASH_SIZE
 
-ENTRY_VERSION = 1
+ENTRY_VERSION = 2
 GENESIS_PREV = bytes(HASH_SIZE)
 MAX_SAFE_INTEGER = 2**53 - 1
 MEMBERS = frozenset({"v", "index", "time", "kind", "actor", "body", "prev", "sig"})
@@ -102,7 +102,7 @@ _SHAPE = re.compile(
     rb'"index":(0|[1-9][0-9]{0,15}),"kind":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)",'
     rb'"prev":"(' + _B64 + rb"{42}[AEIMQUYcgkosw048]="
     rb')","sig":"(' + _B64 + rb"{85}[AQgw]=="
-    rb')","time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)","v":1\}',
+    rb')","time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)","v":2\}',
     re.DOTALL,
 )
 

@@ -14,17 +14,19 @@ from functools import cached_property
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from consortium import projections  # noqa: F401  (registers every projector)
+from consortium.crypto.canonical import parse
 from consortium.crypto.keys import KeyFileError, NodeKey, b64encode
 from consortium.crypto.note import NoteError, check_key_name, vkey
 from consortium.db.engine import make_engine
 from consortium.db.migrate import pending, upgrade
 from consortium.events import record
 from consortium.ledger.audit import AuditReport, Progress, audit, database_batches
-from consortium.ledger.log import Ledger, log_size, stored_level
+from consortium.ledger.entry import ENTRY_VERSION
+from consortium.ledger.log import ENTRY, Ledger, log_size, stored_level
 from consortium.node.config import CONFIG_FILE, NodeConfig, NodeConfigError, default_origin
 
 GENESIS_KIND = "node.genesis"
@@ -51,6 +53,7 @@ class Node:
             if migrate:
                 with engine.connect() as conn:
                     before = MigrationContext.configure(conn).get_current_revision()
+                    _refuse_old_protocol(conn)
                 upgrade(engine)
                 _fill_new_projections(engine, config.origin, key, before)
             elif pending(engine):
@@ -121,6 +124,24 @@ class Node:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_old_protocol(conn: Connection) -> None:
+    """A ledger written under another protocol version is never continued in this one: its
+    entries would mix two formats, and version 1 wrote in clear what version 2 seals."""
+    if not inspect(conn).has_table(ENTRY.name):
+        return
+    data = conn.execute(select(ENTRY.c.data).where(ENTRY.c.idx == 0)).scalar()
+    if data is None:
+        return
+    version = parse(bytes(data)).get("v")
+    if version != ENTRY_VERSION:
+        raise NodeConfigError(
+            f"this node's ledger was written in protocol version {version}; this release "
+            f"writes version {ENTRY_VERSION} and cannot continue it. Nothing was changed. "
+            "Keep the old release to read that ledger, and start a new node with "
+            "`consortium init`."
+        )
 
 
 def _fill_new_projections(engine: Engine, origin: str, key: NodeKey, before: str | None) -> None:

@@ -1,0 +1,126 @@
+"""Who may read which sealed documents of an entry (protocol §13).
+
+- Anyone: the entry as signed (public members, digests, pseudonyms).
+- This node's staff (admins, stewards, directors): everything, since every record on the
+  node concerns their institution and they answer for it.
+- This node's leads and auditors, and the consortium's member nodes: ``members`` documents,
+  what credit, compensation and audit need.
+- The people a record concerns (who did it, who requested, who holds the grant, the person
+  a ``person.*`` entry is about): ``members``, ``parties`` and ``personal``.
+- A member node named in a record (a contract's party): ``members`` and ``parties``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from consortium.access.grants import GRANT
+from consortium.access.requests import REQUEST
+from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, LEAD, STEWARD, Actor
+from consortium.crypto.canonical import parse
+from consortium.disclosure.sealing import SEALED, sealed_digests
+from consortium.disclosure.store import SYSTEM_ACTORS, reveal, sealed_data
+from consortium.disclosure.table import MEMBERS, PARTIES, PERSONAL, PUBLIC, SEALED_CLASSES
+from consortium.errors import NotFound
+from consortium.ledger.log import ENTRY
+
+STAFF = (ADMIN, STEWARD, DIRECTOR)
+OVERSIGHT = (LEAD, AUDITOR)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading: a person of this node (``actor``), a member node (``member``, its
+    origin, once it has proved it), or nobody in particular."""
+
+    actor: Actor | None = None
+    member: str | None = None
+
+    @classmethod
+    def anonymous(cls) -> Reader:
+        return cls()
+
+
+def concerned(
+    conn: Connection, kind: str, actor: str, body: Mapping[str, Any]
+) -> tuple[set[str], set[str]]:
+    """The usernames and member origins a record concerns (``body`` as the node reads it)."""
+    people = {actor} - SYSTEM_ACTORS
+    origins: set[str] = set()
+    if kind.startswith("person.") and isinstance(body.get("username"), str):
+        people.add(body["username"])
+    grant = body.get("grant")
+    if kind == "grant.issued":
+        holder = body.get("document", {}).get("holder", {}).get("username")
+        people.update([holder] if isinstance(holder, str) else [])
+    elif isinstance(grant, str):
+        people.update(conn.execute(select(GRANT.c.holder).where(GRANT.c.id == grant)).scalars())
+    request = body.get("request")
+    if isinstance(request, str):
+        people.update(
+            conn.execute(select(REQUEST.c.researcher).where(REQUEST.c.id == request)).scalars()
+        )
+    if kind.startswith("contract."):
+        for party in body.get("document", {}).get("parties", []):
+            if isinstance(party, dict) and isinstance(party.get("origin"), str):
+                origins.add(party["origin"])
+    return people, origins
+
+
+def visible_classes(reader: Reader, people: set[str], origins: set[str]) -> set[str]:
+    """The classes ``reader`` may read of a record that concerns ``people`` and ``origins``."""
+    classes = {PUBLIC}
+    who = reader.actor
+    if who is not None:
+        if who.has(*STAFF):
+            return {PUBLIC, *SEALED_CLASSES}
+        if who.has(*OVERSIGHT):
+            classes.add(MEMBERS)
+        if who.name in people:
+            classes.update((MEMBERS, PARTIES, PERSONAL))
+    if reader.member is not None:
+        classes.add(MEMBERS)
+        if reader.member in origins:
+            classes.add(PARTIES)
+    return classes
+
+
+def disclose(conn: Connection, reader: Reader, index: int) -> dict[str, Any]:
+    """The sealed documents of entry ``index`` that ``reader`` may read, as exact bytes (so
+    that their SHA-256 can be compared with the digests the signed entry holds), and the
+    classes withheld or erased."""
+    data = conn.execute(select(ENTRY.c.data).where(ENTRY.c.idx == index)).scalar()
+    if data is None:
+        raise NotFound(f"the ledger has no entry {index}")
+    entry = parse(bytes(data))
+    kind, body = entry["kind"], entry["body"]
+    digests = sealed_digests(body)
+    shown: dict[str, Any] = {}
+    withheld, erased = [], []
+    if digests:
+        actor, full = reveal(conn, kind, entry["actor"], body)
+        allowed = visible_classes(reader, *concerned(conn, kind, actor, full))
+        for cls in SEALED_CLASSES:
+            if cls not in digests:
+                continue
+            if cls not in allowed:
+                withheld.append(cls)
+                continue
+            found = sealed_data(conn, digests[cls])
+            if found is None:
+                erased.append(cls)
+            else:
+                shown[cls] = {"digest": digests[cls], "document": found.decode()}
+    return {
+        "index": index,
+        "kind": kind,
+        "sealed": shown,
+        "withheld": withheld,
+        "erased": erased,
+        "committed": {c: d for c, d in digests.items()},
+        "clear": {k: v for k, v in body.items() if k != SEALED},
+    }

@@ -1,0 +1,325 @@
+"""What a ledger discloses (protocol §13): every field in its class, sealed unless public,
+people by pseudonym, and each reader shown exactly the classes the table allows."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scenario
+from sqlalchemy import select, update
+
+from consortium.alliance.ledgers import own_entries
+from consortium.auth.people import add_person
+from consortium.auth.roles import OPERATOR, Actor
+from consortium.crypto.canonical import parse
+from consortium.demo import create_demo
+from consortium.disclosure.readers import Reader, concerned, disclose, visible_classes
+from consortium.disclosure.sealing import SEALED, DisclosureError, digest_of, join, split
+from consortium.disclosure.store import pseudonym_of, reveal
+from consortium.disclosure.table import (
+    MEMBERS,
+    PARTIES,
+    PERSON,
+    PERSONAL,
+    PUBLIC,
+    SEALED_CLASSES,
+    TABLE,
+)
+from consortium.disclosure.views import export_ledger
+from consortium.events import record
+from consortium.ledger.bundle import entries_with_sealed
+from consortium.ledger.log import ENTRY
+from consortium.node import Node
+from consortium.node.config import NodeConfigError
+
+ALL = {PUBLIC, *SEALED_CLASSES}
+
+
+def leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a body by dotted path (lists are leaves)."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(leaves(item, f"{prefix}.{key}" if prefix else key))
+        return out
+    return {prefix: value}
+
+
+def class_of(kind: str, path: str) -> str:
+    """The class the table gives ``path`` (the longest rule that covers it)."""
+    rules = TABLE[kind]
+    steps = path.split(".")
+    for n in range(len(steps), 0, -1):
+        rule = rules.get(".".join(steps[:n]))
+        if rule is not None and rule != PERSON:  # a pseudonym takes the class around it
+            return rule
+        if rule == PERSON and n == 1:
+            return PUBLIC
+    raise AssertionError(f"{kind}: {path} has no class")
+
+
+# --- the split itself ---------------------------------------------------------------------------
+
+
+def test_split_and_join_give_back_the_body() -> None:
+    body = {
+        "grant": "gr-1",
+        "document": {
+            "type": "consortium.grant/v1",
+            "holder": {"username": "p-aaaaaaaaaa", "investigator": "Dr X", "institution": "UH"},
+            "project_title": "Secret project",
+            "datasets": [{"id": "ds-1"}],
+        },
+        "signature": "c2ln",
+    }
+    clear, groups = split("grant.issued", body)
+    assert clear == {"grant": "gr-1"}
+    # A pseudonym stays where the username was, in the class of what surrounds it.
+    assert groups[PARTIES]["document"]["holder"] == {"username": "p-aaaaaaaaaa"}
+    assert groups[MEMBERS]["document"]["holder"] == {"institution": "UH"}
+    assert groups[PERSONAL] == {"document": {"holder": {"investigator": "Dr X"}}}
+    assert groups[PARTIES] == {
+        "document": {"project_title": "Secret project", "holder": {"username": "p-aaaaaaaaaa"}},
+        "signature": "c2ln",
+    }
+    assert join(clear, groups, "grant.issued") == body
+
+
+def test_a_member_without_a_class_is_refused(sqlite_node: Node) -> None:
+    hospital = sqlite_node
+    with pytest.raises(DisclosureError, match=r"cost\.recorded: member 'note' has no"):
+        split("cost.recorded", {"cost": "c-1", "note": "unclassed"})
+    size = hospital.ledger.size()
+    with (
+        pytest.raises(DisclosureError, match="has no disclosure classes"),
+        hospital.ledger.transaction() as tx,
+    ):
+        record(tx, "invented.kind", "node", {"x": 1})
+    assert hospital.ledger.size() == size  # nothing written
+
+
+# --- every kind, every reader --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Node, Node, dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("disclosure")
+    hospital, institute = scenario.pair(tmp)
+    ids = scenario.run(hospital, institute)
+    add_person(
+        hospital.ledger,
+        OPERATOR,
+        {"username": "otto", "display_name": "Otto", "roles": ["auditor"]},
+    )
+    yield hospital, institute, ids
+    hospital.close()
+    institute.close()
+
+
+def _entries(node: Node) -> list[dict[str, Any]]:
+    return [parse(d) for d in node.ledger.entries(0, node.ledger.size())]
+
+
+def test_every_member_sits_in_its_class_on_the_ledger(world: tuple[Node, Node, Any]) -> None:
+    """Public members in clear; each other class only in its sealed document; usernames
+    nowhere but as pseudonyms."""
+    hospital, institute, _ = world
+    kinds = set()
+    for node in (hospital, institute):
+        with node.engine.connect() as conn:
+            usernames = set(conn.execute(select(ENTRY.c.idx)).scalars()) and {
+                row for row in conn.exec_driver_sql("SELECT username FROM person").scalars()
+            }
+            for entry in _entries(node):
+                kind, body = entry["kind"], entry["body"]
+                kinds.add(kind)
+                assert entry["actor"] not in usernames
+                for path in leaves({k: v for k, v in body.items() if k != SEALED}):
+                    assert class_of(kind, path) == PUBLIC, (kind, path)
+                _, full = reveal(conn, kind, entry["actor"], body)
+                digests = body.get(SEALED, {})
+                for cls in SEALED_CLASSES:
+                    if cls not in digests:
+                        continue
+                    data = conn.exec_driver_sql(
+                        "SELECT data FROM sealed_document WHERE digest = ?", (digests[cls],)
+                    ).scalar()
+                    assert digest_of(bytes(data)) == digests[cls]
+                    document = parse(bytes(data))["document"]
+                    for path in leaves(document):
+                        assert class_of(kind, path) == cls, (kind, path, cls)
+                # No sealed text (ids and origins are public anyway) shows in the entry.
+                for path, value in leaves(full).items():
+                    if class_of(kind, path) != PUBLIC and isinstance(value, str) and " " in value:
+                        assert f'"{value}"'.encode() not in entry_bytes(entry), (kind, path)
+    # The scenario reaches nearly every kind; those it does not are checked by the split test.
+    assert len(kinds) >= 35, sorted(set(TABLE) - kinds)
+
+
+def entry_bytes(entry: dict[str, Any]) -> bytes:
+    from consortium.crypto.canonical import canonical_bytes
+
+    return canonical_bytes(entry)
+
+
+def _reader(node: Node, username: str | None) -> Reader:
+    if username is None:
+        return Reader.anonymous()
+    with node.engine.connect() as conn:
+        roles = conn.exec_driver_sql(
+            "SELECT roles FROM person WHERE username = ?", (username,)
+        ).scalar()
+    roles = parse(roles.encode()) if isinstance(roles, str) else roles
+    return Reader(Actor(username, frozenset(roles)))
+
+
+@pytest.mark.parametrize(
+    "who", [None, "researcher", "concerned researcher", "steward", "auditor", "lead", "member"]
+)
+def test_each_reader_gets_exactly_what_the_table_says(
+    world: tuple[Node, Node, Any], who: str | None
+) -> None:
+    hospital, institute, _ = world
+    with hospital.engine.connect() as conn:
+        people = dict(conn.exec_driver_sql("SELECT username, roles FROM person").all())
+    roles_of = {n: parse(r.encode()) if isinstance(r, str) else r for n, r in people.items()}
+    by_role = {roles[0]: name for name, roles in roles_of.items() if len(roles) == 1}
+    base = {
+        None: {PUBLIC},
+        "researcher": {PUBLIC},
+        "concerned researcher": {PUBLIC},
+        "steward": ALL,
+        "auditor": {PUBLIC, MEMBERS},
+        "lead": {PUBLIC, MEMBERS},
+        "member": {PUBLIC, MEMBERS},
+    }[who]
+    checked = 0
+    for entry in _entries(hospital):
+        index, kind = entry["index"], entry["kind"]
+        with hospital.engine.connect() as conn:
+            actor, full = reveal(conn, kind, entry["actor"], entry["body"])
+            concerned_people, origins = concerned(conn, kind, actor, full)
+            name = None
+            if who == "member":
+                reader = Reader(member=institute.origin)
+            elif who == "concerned researcher":
+                name = by_role["researcher"]
+                if name not in concerned_people:
+                    continue
+                reader = _reader(hospital, name)
+            elif who is None:
+                reader = Reader.anonymous()
+            else:
+                name = by_role[who]
+                reader = _reader(hospital, name)
+            expected = set(base)
+            # Whom a record concerns reads all of it; a member node named in it, its parts.
+            if name is not None and name in concerned_people:
+                expected |= {MEMBERS, PARTIES, PERSONAL}
+            if who == "member" and institute.origin in origins:
+                expected.add(PARTIES)
+            assert visible_classes(reader, concerned_people, origins) == expected
+            shown = disclose(conn, reader, index)
+        committed = set(shown["committed"])
+        assert set(shown["sealed"]) == committed & expected, (kind, who)
+        assert set(shown["withheld"]) == committed - expected, (kind, who)
+        # What the reader sees is exactly the members of its classes.
+        seen = dict(shown["clear"])
+        for cls, doc in shown["sealed"].items():
+            assert digest_of(doc["document"].encode()) == doc["digest"]
+            seen = join(seen, {cls: parse(doc["document"].encode())["document"]}, kind)
+        for path in leaves(seen):
+            assert class_of(kind, path) in expected, (kind, path, who)
+        checked += 1
+    assert checked > (0 if who == "concerned researcher" else 30)
+
+
+# --- the demo, exported for the public ---------------------------------------------------------
+
+DEMO_CONFIDENTIAL = [
+    "Ada Admin", "Sam Steward", "Dora Director", "Rita Researcher", "Lee Lead", "Otto Auditor",
+    "Pat Partner", "Dr Rita Rossi", "Readmission after heart failure",
+    "Model 30-day readmission risk.", "Sex differences in heart failure",
+    "Compare outcomes by sex.", "UH-REC-2026-031", "Rare cardiomyopathy registry",
+    "Secure enclave hosting", "12000.00", "dpo@uh.demo.consortium.example",
+    "Heart failure cohort for the institute's outcomes study", "10.5555/demo.1",
+    '"ada"', '"sam"', '"dora"', '"rita"', '"lee"', '"otto"', '"mei"',
+]  # fmt: skip
+# Personal data never leaves the node, not even for members.
+DEMO_PERSONAL = [
+    "Ada Admin", "Sam Steward", "Dora Director", "Rita Researcher", "Dr Rita Rossi",
+    '"ada"', '"sam"', '"rita"', '"mei"',
+]  # fmt: skip
+
+
+def test_an_anonymous_export_of_the_demo_discloses_nothing_confidential(tmp_path: Path) -> None:
+    node = create_demo(tmp_path / "demo")
+    try:
+        export_ledger(node.ledger, node.name, node.public_key, tmp_path / "public.jsonl.gz")
+        export_ledger(
+            node.ledger, node.name, node.public_key, tmp_path / "members.jsonl.gz",
+            audience=MEMBERS,
+        )  # fmt: skip
+        raw = b"".join(node.ledger.entries(0, node.ledger.size())).decode()
+    finally:
+        node.close()
+    public = gzip.decompress((tmp_path / "public.jsonl.gz").read_bytes()).decode()
+    members = gzip.decompress((tmp_path / "members.jsonl.gz").read_bytes()).decode()
+    for text in (raw, public):
+        found = [s for s in DEMO_CONFIDENTIAL if s in text]
+        assert found == []
+    assert [s for s in DEMO_PERSONAL if s.replace('"', '\\"') in members or s in members] == []
+    # The members' bundle does carry what members need: the cost, the output's DOI.
+    assert "12000.00" in members and "10.5555/demo.1" in members
+    pairs = list(entries_with_sealed(tmp_path / "members.jsonl.gz"))
+    assert sum(len(sealed) for _, sealed in pairs) > 0
+    assert all(len(sealed) <= 1 for _, sealed in pairs)
+
+
+def test_the_members_view_is_the_same_here_and_from_a_bundle(
+    world: tuple[Node, Node, Any], tmp_path: Path
+) -> None:
+    from consortium.alliance.ledgers import bundle_entries
+
+    hospital, _, _ = world
+    size = hospital.ledger.size()
+    path = tmp_path / "h.jsonl"
+    export_ledger(hospital.ledger, hospital.name, hospital.public_key, path, audience=MEMBERS)
+    with hospital.engine.connect() as conn:
+        here = list(own_entries(conn, size))
+    assert list(bundle_entries(path, size)) == here
+    assert any("payees" in e.body for e in here if e.kind == "compensation.run") or all(
+        e.kind != "compensation.run" for e in here
+    )
+
+
+def test_pseudonyms_stand_for_people(world: tuple[Node, Node, Any]) -> None:
+    hospital, _, _ = world
+    with hospital.engine.connect() as conn:
+        pseudonym = pseudonym_of(conn, "sam")
+        assert pseudonym.startswith("p-") and len(pseudonym) == 12
+    assert any(e["actor"] == pseudonym for e in _entries(hospital))
+
+
+# --- a version-1 ledger is not continued ----------------------------------------------------------
+
+
+def test_db_upgrade_refuses_a_version_1_ledger(tmp_path: Path) -> None:
+    from alembic import command
+
+    from consortium.db.migrate import _config
+
+    node = scenario.pair(tmp_path)[0]
+    data = node.ledger.entries(0, 1)[0].replace(b'"v":2', b'"v":1')
+    cfg = _config()
+    with node.engine.begin() as conn:
+        conn.execute(update(ENTRY).where(ENTRY.c.idx == 0).values(data=data))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    data_dir = node.config.data_dir
+    node.close()
+    with pytest.raises(NodeConfigError, match="protocol version 1; this release writes version 2"):
+        Node.open(data_dir, migrate=True)
