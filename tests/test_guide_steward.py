@@ -281,6 +281,13 @@ def test_the_error_messages_the_guide_quotes_are_real(
     without_gs["terms"]["modifiers"] = [{"code": "NCU"}, {"code": "PUB"}, {"code": "IRB"}]
     no_gs = nodes.write("no-gs-values.json", without_gs)
     assert_quoted(nodes.h("contract", "draft", no_gs, "--as", "wei", ok=False))
+    # Section 8: a contract may narrow the dataset's regions, not widen them.
+    wider = json.loads(json.dumps(values))
+    wider["terms"]["modifiers"][-1] = {"code": "GS", "regions": ["EU", "US"]}
+    wide = nodes.write("wider-gs-values.json", wider)
+    refused = nodes.h("contract", "draft", wide, "--as", "wei", ok=False)
+    assert error(refused).endswith("may be used only in EU; the contract also allows US)")
+    assert_quoted(refused)
 
     # A benefit split that does not add up to 100; an amount that is not text.
     split = [
