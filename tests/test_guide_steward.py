@@ -482,7 +482,10 @@ def test_reviewing_requests_and_looking_after_grants(nodes: Nodes) -> None:
     assert f"Marked {first} read." in nodes.h("inbox", "--read", first, "--as", "wei").stdout
     assert len(nodes.h("inbox", "--unread", "--as", "wei").stdout.splitlines()) == 2
     told = nodes.h("inbox", "--as", "okafor").stdout.splitlines()
-    assert [line.split("  ")[-1] for line in told] == [f"Grant issued: {title}"]
+    assert [line.split("  ")[-1] for line in told] == [
+        f"Grant issued: {title}",
+        "Dataset awaiting your approval: St Mary's type 2 diabetes cohort, 2015-2024",
+    ]
 
     # Sections 21 and 22 through the API: transparency, statistics, e-mail.
     wei = bearer(nodes.token("wei"))
