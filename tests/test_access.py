@@ -453,6 +453,63 @@ def test_outputs_and_deletion(world: tuple[Node, Node, str, str]) -> None:
     assert grants.get_grant(hospital.engine, rita, grant)["deletion_attested_at"]
 
 
+def test_a_doi_counts_once_per_grant_in_any_form(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access import outputs
+    from consortium.api import create_app
+    from consortium.auth.tokens import create_token
+
+    rita = scenario.actor(hospital, "rita")
+    grant, other = _granted(hospital, ds), _granted(hospital, ds)
+    paper = {"kind": "publication", "title": "HbA1c after surgery"}
+    first = outputs.report_output(
+        hospital.ledger, rita, grant, {**paper, "doi": "https://doi.org/10.1000/J.Surg.1"}
+    ).body
+    assert first["doi"] == "10.1000/j.surg.1"
+    for form in ("10.1000/j.surg.1", "doi:10.1000/J.SURG.1", "http://dx.doi.org/10.1000/j.Surg.1"):
+        again = refused(
+            hospital,
+            lambda form=form: outputs.report_output(
+                hospital.ledger, rita, grant, {**paper, "kind": "preprint", "doi": form}
+            ),
+            Conflict,
+        )
+        assert again.message == (
+            f"10.1000/j.surg.1 was reported for grant {grant!r} already, as {first['output']}"
+        )
+    # Another grant's project may cite the same paper; it is that grant's output.
+    outputs.report_output(hospital.ledger, rita, other, {**paper, "doi": "DOI: 10.1000/j.surg.1"})
+    for bad in ("https://example.org/10.1000/x", "10.1/x", "doi:"):
+        wrong = refused(
+            hospital,
+            lambda bad=bad: outputs.report_output(
+                hospital.ledger, rita, grant, {**paper, "doi": bad}
+            ),
+            Exception,
+        )
+        assert "a DOI such as 10.1000/xyz123" in str(wrong)
+
+    # Over the API: a 409 naming the first output, and a date to come is a field error.
+    client = create_app(hospital).test_client()
+    auth = {"Authorization": f"Bearer {create_token(hospital.engine, 'rita')[0]}"}
+    size = hospital.ledger.size()
+    url = f"/api/v1/grants/{grant}/outputs"
+    twice = client.post(url, headers=auth, json={**paper, "doi": "doi:10.1000/J.SURG.1"})
+    assert twice.status_code == 409 and twice.content_type == "application/problem+json"
+    assert first["output"] in twice.json["detail"]
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    future = client.post(url, headers=auth, json={**paper, "doi": "10.1000/b", "date": tomorrow})
+    assert future.status_code == 422
+    assert future.json["errors"]["json"] == {
+        "date": ["is in the future: report an output once it has appeared"]
+    }
+    assert hospital.ledger.size() == size
+    today = datetime.now(UTC).date().isoformat()
+    done = client.post(url, headers=auth, json={**paper, "doi": "10.1000/b", "date": today})
+    assert done.status_code == 201, done.json
+    assert (done.json["doi"], done.json["date"]) == ("10.1000/b", today)
+
+
 def test_incidents_suspend_and_reinstate(world: tuple[Node, Node, str, str]) -> None:
     hospital, _, ds, _ = world
     from consortium.access import incidents
