@@ -711,21 +711,73 @@ def test_anyone_may_ask_whether_a_grant_is_in_force(world: tuple[Node, Node, str
     assert (settings["review_deadline_days"], settings["publication_reminder_months"]) == (3, 12)
 
 
-def test_no_grant_under_a_contract_terminated_since_the_request(
+def test_terminating_a_contract_ends_its_grants_and_its_open_requests(
     world: tuple[Node, Node, str, str],
 ) -> None:
+    from consortium.access import incidents, termination
+    from consortium.api import create_app
+    from consortium.auth.tokens import create_token
     from consortium.contracts import lifecycle
+    from consortium.events import event_from_entry
+    from consortium.notifications import inbox
 
     hospital, _, ds, contract = world
     rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    active, suspended, revoked = (_granted(hospital, ds, who) for who in ("rita", "ravi", "rita"))
+    grants.revoke_grant(hospital.ledger, sam, revoked, {"reason": "project ended"})
+    report = {
+        "severity": "low",
+        "kind": "other",
+        "description": "Laptop lost.",
+        "grants": [suspended],
+    }
+    incidents.report_incident(hospital.ledger, sam, report)
     rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
-    lifecycle.terminate_contract(hospital.ledger, sam, contract, {"reason": "breach"})
+
+    # Dropping a pending amendment leaves the version in force and its grants.
+    amendment = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
+    lifecycle.amend_contract(hospital.ledger, sam, contract, amendment)
+    drop = {"reason": "not wanted", "version": 2}
+    assert termination.terminate_contract(hospital.ledger, sam, contract, drop).grants_ended == ()
+    assert grants.get_grant(hospital.engine, sam, active)["status"] == "active"
+
+    client = create_app(hospital).test_client()
+    answer = client.post(
+        f"/api/v1/contracts/{contract}/terminate",
+        headers={"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"},
+        json={"reason": "breach of the deletion clause"},
+    )
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "terminated"
+    ended = answer.json["grants_ended"]
+    assert [(g["grant"], g["holder"]) for g in ended] == [(active, "rita"), (suspended, "ravi")]
+    why = f"contract {contract} was terminated: breach of the deletion clause"
+    for g in ended:
+        row = grants.get_grant(hospital.engine, sam, g["grant"])
+        assert (row["status"], row["end_reason"], row["valid_until"]) == (
+            "revoked",
+            why,
+            g["valid_until"],
+        )
+        entry = event_from_entry(g["entry"], hospital.ledger.entries(g["entry"], g["entry"] + 1)[0])
+        assert (entry.kind, entry.body) == ("grant.revoked", {"grant": g["grant"], "reason": why})
+    assert grants.get_grant(hospital.engine, sam, revoked)["end_reason"] == "project ended"
+    for holder, grant in (("rita", active), ("ravi", suspended)):
+        told = [n for n in inbox(hospital.engine, holder) if why in n["text"]]
+        assert [(n["kind"], n["link"]) for n in told] == [
+            ("grant.revoked", f"/api/v1/grants/{grant}")
+        ]
+
+    # An open request under it can no longer become a grant.
     exc = refused(
         hospital,
         lambda: requests.approve_request(hospital.ledger, hospital.key, sam, rid, {}),
         Conflict,
     )
     assert exc.message == f"contract {contract!r} v1 is terminated: no grant"
+    state = snapshot(hospital.engine)
+    rebuild(hospital.ledger)
+    assert snapshot(hospital.engine) == state
 
 
 def test_a_consent_flag_survives_suspension_and_reinstatement(

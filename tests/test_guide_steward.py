@@ -222,6 +222,7 @@ def test_the_guides_main_path_ends_with_an_active_contract(nodes: Nodes) -> None
     # Section 13: terminating ends the version in force.
     ended = nodes.h("contract", "terminate", contract, "--reason", "incident", "--as", "wei")
     assert f"Terminated {contract} v2 (ledger entry" in ended.stdout
+    assert "No grant was in force under it." in ended.stdout
     assert f"{contract}  v2  terminated" in nodes.h("contract", "list").stdout
     nodes.verify_both()
 
