@@ -73,7 +73,8 @@ class Nodes(PracticeNodes):
         visits = self.write("diabetes-visits.csv", guide_block("visits", "csv") + "\n")
         summary = self.root / "profile.json"
         shown = run("profile", visits, "--output", summary).stdout
-        assert "diabetes-visits.csv: csv, 12 records, 12 columns, 963 bytes" in shown
+        first = "diabetes-visits.csv: csv (comma-separated, double-quoted), 12 records"
+        assert f"{first}, 12 columns, 963 bytes" in shown
         assert "No direct identifiers found" in shown
         fingerprint = json.loads(summary.read_text(encoding="utf-8"))["sha256"]
         assert fingerprint in guide_text()
