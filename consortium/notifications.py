@@ -273,6 +273,31 @@ def _denied(conn: Connection, event: Event) -> None:
     _tell_researcher(conn, event, "denied")
 
 
+@projects("dataset.registered")
+@projects("dataset.revised")
+def _awaiting_approval(conn: Connection, event: Event) -> None:
+    """Directors learn of a version that waits for one of them; whoever registered it may
+    not approve it, and is not told (they know)."""
+    b = event.body
+    if not b["approval_required"]:
+        return
+    title = conn.execute(
+        select(VERSION.c.metadata).where(
+            VERSION.c.dataset_id == b["dataset"], VERSION.c.version == b["version"]
+        )
+    ).scalar_one()["title"]
+    notify(
+        conn,
+        event,
+        _recipients(conn, roles=[DIRECTOR]),
+        f"Dataset awaiting your approval: {_one_line(title)}",
+        f"{event.actor} registered version {b['version']} of dataset {b['dataset']}, "
+        f"“{title}” ({b['sensitivity']}); it is published once a director approves it "
+        f"(consortium dataset approve {b['dataset']}).",
+        f"{API}/datasets/{b['dataset']}?version={b['version']}",
+    )
+
+
 @projects("grant.issued")
 def _issued(conn: Connection, event: Event) -> None:
     grant_id, doc = event.body["grant"], event.body["document"]

@@ -39,8 +39,13 @@ from consortium import __version__
 
 Progress = Callable[[int, int], None]
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 """File suffixes understood, each optionally followed by ``.gz``."""
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+"""The field separators a CSV file may use, in the order preferred when a sample fits two."""
+QUOTES = {'"': "double", "'": "single"}
+"""The quote characters a CSV file may use, likewise."""
 
 _READ_SIZE = 1 << 20  # bytes read from the file at a time; also the progress interval
 _BATCH = 512  # records per batch: small enough to stay in the CPU cache, large enough to
@@ -82,6 +87,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Dialect:
+    """How a CSV file separates and quotes its fields, and whether that was detected from
+    the file (or given by whoever ran the profiler)."""
+
+    delimiter: str
+    quotechar: str
+    detected: bool
+
+    def describe(self) -> str:
+        """``semicolon-separated, double-quoted`` (``, given`` when not detected)."""
+        given = "" if self.detected else ", given"
+        return f"{DELIMITERS[self.delimiter]}-separated, {QUOTES[self.quotechar]}-quoted{given}"
+
+
+@dataclass(frozen=True)
 class Profile:
     format: str
     sha256: str
@@ -89,6 +109,7 @@ class Profile:
     records: int
     columns: tuple[ColumnProfile, ...]
     findings: tuple[Finding, ...]
+    dialect: Dialect | None = None  # CSV only
 
     @property
     def direct_identifiers_found(self) -> bool:
@@ -96,7 +117,7 @@ class Profile:
 
     def to_summary(self) -> dict[str, Any]:
         """The shareable summary: plain JSON types only (no floats), ready to be signed."""
-        return {
+        summary: dict[str, Any] = {
             "format": self.format,
             "sha256": self.sha256,
             "bytes": self.size,
@@ -112,6 +133,13 @@ class Profile:
             "direct_identifiers_found": self.direct_identifiers_found,
             "profiler": f"consortium {__version__}",
         }
+        if self.dialect is not None:
+            summary["dialect"] = {
+                "delimiter": self.dialect.delimiter,
+                "quotechar": self.dialect.quotechar,
+                "detected": self.dialect.detected,
+            }
+        return summary
 
 
 # --- column names -----------------------------------------------------------------------------
@@ -155,10 +183,15 @@ _SUFFIX_KINDS = {
 }
 
 
+def _snake(column: str) -> str:
+    """``Patient Name``, ``patientName``, ``patient-name`` -> ``patient_name``."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column.strip())
+    return re.sub(r"[^\w]+|_+", "_", snake.lower()).strip("_")
+
+
 def _name_kind(column: str) -> str | None:
     """The identifier kind a column's name implies, or None."""
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column.strip())
-    snake = re.sub(r"[^\w]+|_+", "_", snake.lower()).strip("_")
+    snake = _snake(column)
     if snake in _NAME_KINDS:
         return _NAME_KINDS[snake]
     words = snake.split("_")
@@ -172,6 +205,17 @@ def _name_kind(column: str) -> str | None:
 
 
 _PERSON_WORDS = {"patient", "person", "subject", "participant", "mother", "father", "nok"}
+_PSEUDONYMS = """
+pseudonym pseudo_id pseudonym_id study_key study_id study_code research_id subject_id subject_key
+participant_id participant_key sample_id specimen_id token key_hash
+"""
+_PSEUDONYM_NAMES = frozenset(_PSEUDONYMS.split())
+
+
+def _is_pseudonym_column(column: str) -> bool:
+    """Whether a column's name says it holds pseudonyms (study keys), not hospital numbers."""
+    snake = _snake(column)
+    return any(snake == n or snake.endswith("_" + n) for n in _PSEUDONYM_NAMES)
 
 
 # --- masking ----------------------------------------------------------------------------------
@@ -268,6 +312,15 @@ _EMAIL = re.compile(
 )
 _INTL_PHONE = re.compile(r"\+\d(?:[ ().-]{0,2}\d){8,14}" + _AFTER, re.ASCII)
 _MRN = re.compile(r"[Mm][Rr][Nn][ :#.=-]{0,3}[A-Za-z]{0,3}\d{4,12}(?!\w)", re.ASCII)
+# A hospital's own record number: the site's letters, then digits (RGH-10421, KCH0048213).
+# Two letters need the hyphen, so that passport numbers (E1234567, AB1234567) stay apart.
+_SITE_MRN = re.compile(r"[A-Z](?:[A-Z]{1,4}-\d{5,10}|[A-Z]{2,4}\d{5,10})(?![\w-])", re.ASCII)
+# Letters before digits that name registries, standards and classifications, not patients.
+_NON_SITES = """
+NCT ISRCTN EUCTR PMID PMC ISBN ISSN ORCID ISO IEC EN DIN BS ICD ATC LOINC SNOMED CAS EC GO HP
+MONDO OMIM ORPHA HGNC RS
+"""
+_NOT_SITES = frozenset(_NON_SITES.split())
 _NUMBER = re.compile(r"\d(?:\d{16}[Xx]|\d{8,})" + _AFTER, re.ASCII)
 # Alternatives that all start with the same class are factored by the parser into one class.
 _SEPARATED = re.compile(
@@ -376,8 +429,12 @@ class _Scanner:
         self.nhs_seen: list[int] = []
         self.nhs_valid: list[int] = []
         self.nhs_rejected: list[bool] = []
+        self.site_codes: list[bool] = []  # whether a column's site-style codes count as MRNs
 
-    def add_column(self) -> None:
+    def add_column(self, name: str) -> None:
+        # A pseudonym column (study_key: SK-000184) holds codes of the same shape as a
+        # site's record numbers; its name says which they are.
+        self.site_codes.append(not _is_pseudonym_column(name))
         self.counts.append({})
         self.examples.append({})
         self.nhs_seen.append(0)
@@ -404,11 +461,17 @@ class _Scanner:
         if separated:
             self._run(col, hits, text, shape, "0-0000", _SEPARATED_NUMBERS)
             self._run(col, hits, text, shape, "0-0000", _PARENTHESISED_PHONES)
+        caps = None
         if six or separated:
             caps = text.translate(_CAPS)
             for trigger in ("A1", "AA0"):
                 if trigger in caps:
                     self._run(col, hits, text, caps, trigger, _CODES)
+        if "00000" in shape and self.site_codes[col]:  # RGH-10421 (capitals as A, 1-9 as 1)
+            caps = caps or text.translate(_CAPS)
+            for trigger in ("A-1", "A-0", "AAA1", "AAA0"):
+                if trigger in caps:
+                    self._run(col, hits, text, caps, trigger, _SITE_MRNS)
 
     def _run(
         self, col: int, hits: Hits, text: str, shape: str, trigger: str, family: _Family
@@ -481,6 +544,12 @@ class _Scanner:
     def _mrn(self, col: int, hits: Hits, start: int, m: re.Match[str]) -> None:
         self._hit(col, hits, "mrn", start, m[0], _mask_mrn)
 
+    def _site_mrn(self, col: int, hits: Hits, start: int, m: re.Match[str]) -> None:
+        found = m[0]
+        site = found[: len(found) - len(found.lstrip(string.ascii_uppercase))]
+        if site not in _NOT_SITES:
+            self._hit(col, hits, "mrn", start, found, _mask_mrn)
+
     def _number(self, col: int, hits: Hits, start: int, m: re.Match[str]) -> None:
         self._digits(col, hits, start, m[0], m[0])
 
@@ -538,6 +607,7 @@ class _Family(NamedTuple):
 _EMAILS = _Family(_EMAIL, _Scanner._email, _NONE, (64, 190))
 _INTL_PHONES = _Family(_INTL_PHONE, _Scanner._phone, _GLUED_WORD | {"+"})
 _MRNS = _Family(_MRN, _Scanner._mrn, _GLUED_WORD)
+_SITE_MRNS = _Family(_SITE_MRN, _Scanner._site_mrn, _GLUED_CODE)
 _NUMBERS = _Family(_NUMBER, _Scanner._number, _GLUED_NUMBER)
 _SEPARATED_NUMBERS = _Family(_SEPARATED, _Scanner._separated, _GLUED_NUMBER)
 _PARENTHESISED_PHONES = _Family(_PARENTHESISED, _Scanner._phone, _GLUED_NUMBER)
@@ -596,24 +666,43 @@ def _detect_format(path: Path) -> tuple[str, bool]:
 
 
 def profile_file(
-    path: str | os.PathLike[str], *, progress: Progress | None = None, sample_findings: int = 5
+    path: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    sample_findings: int = 5,
+    delimiter: str | None = None,
+    quotechar: str | None = None,
 ) -> Profile:
     """Profile a ``.csv`` or ``.jsonl`` file (optionally ``.gz``) in one streaming pass.
 
     ``progress(bytes_done, total_bytes)`` is called about every MiB of the file read.
     ``sample_findings`` caps the masked examples kept per column and kind.
+    A CSV file's ``delimiter`` (one of `DELIMITERS`) and ``quotechar`` (one of `QUOTES`) are
+    detected from its beginning unless given.
     Raises ProfileError, with a one-line message, for any file it cannot read or parse.
     """
     path = Path(path)
     kind, compressed = _detect_format(path)
+    for value, allowed, what in (
+        (delimiter, DELIMITERS, "delimiter"),
+        (quotechar, QUOTES, "quote"),
+    ):
+        if value is not None and value not in allowed:
+            raise ProfileError(f"unsupported {what} {value!r} (expected one of {list(allowed)})")
+    if kind != "csv" and (delimiter or quotechar):
+        raise ProfileError(f"{path.name}: a delimiter or quote applies to CSV files only")
     scanner = _Scanner(sample_findings)
+    dialect: Dialect | None = None
     try:
         with open(path, "rb", buffering=0) as raw:
             reader = _HashingReader(raw, os.fstat(raw.fileno()).st_size, progress)
             buffered = io.BufferedReader(reader, _READ_SIZE)
             stream = gzip.GzipFile(fileobj=buffered) if compressed else buffered
-            parse = _profile_csv if kind == "csv" else _profile_jsonl
-            names, present, records, samples = parse(stream, scanner, sample_findings)
+            if kind == "csv":
+                dialect, rows = _open_csv(stream, delimiter, quotechar)
+                names, present, records, samples = _profile_csv(rows, scanner, sample_findings)
+            else:
+                names, present, records, samples = _profile_jsonl(stream, scanner, sample_findings)
             reader.finish()
     except UnicodeDecodeError as exc:
         line = _decode_error_line(path, compressed)
@@ -628,6 +717,7 @@ def profile_file(
         records=records,
         columns=tuple(ColumnProfile(n, p) for n, p in zip(names, present, strict=True)),
         findings=tuple(_findings(names, present, scanner, samples)),
+        dialect=dialect,
     )
 
 
@@ -655,15 +745,86 @@ def _findings(
 Profiled = tuple[list[str], list[int], int, list[list[str]]]
 
 
-def _profile_csv(stream: io.BufferedIOBase, scanner: _Scanner, sample: int) -> Profiled:
+_SNIFF_CHARS = 64 << 10  # characters read to detect a CSV dialect
+_SNIFF_ROWS = 200  # rows of that sample compared
+
+
+def _open_csv(
+    stream: io.BufferedIOBase, delimiter: str | None, quotechar: str | None
+) -> tuple[Dialect, Any]:
+    """The file's dialect and a reader of its rows.
+
+    The dialect is detected on a sample of whole lines from the beginning (spreadsheets
+    export with ``;`` where the decimal separator is a comma, databases with tabs or ``|``).
+    The sample is then read again from memory, followed by the rest of the stream, so the
+    file is still read once and line numbers in errors still count from its start.
+    """
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    rows = csv.reader(text, strict=True)
+    sample = text.read(_SNIFF_CHARS)
+    if len(sample) == _SNIFF_CHARS:
+        sample += text.readline()  # end on a line boundary: a row is never split in two
+    detected = _detect_dialect(sample, delimiter, quotechar, complete=len(sample) < _SNIFF_CHARS)
+    lines = chain(io.StringIO(sample, newline=""), text)
+    rows = csv.reader(
+        lines, delimiter=detected.delimiter, quotechar=detected.quotechar, strict=True
+    )
+    return detected, rows
+
+
+def _detect_dialect(
+    sample: str, delimiter: str | None, quotechar: str | None, complete: bool
+) -> Dialect:
+    """The delimiter and quote that split the sample's rows most consistently into as many
+    fields as its header, preferring more fields, then fewer fields left wrapped in quotes,
+    then the usual choices.
+
+    Only what is not given is tried. A file that no candidate splits into several fields
+    (a single column) is read as comma-separated, double-quoted.
+    """
+    delimiters = [delimiter] if delimiter else list(DELIMITERS)
+    quotes = [quotechar] if quotechar else list(QUOTES)
+    best: tuple[tuple[float, int, int, int], str, str] | None = None
+    for rank, (d, q) in enumerate((d, q) for d in delimiters for q in quotes):
+        rows = _sample_rows(sample, d, q, complete)
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        fit = sum(len(row) == width for row in rows) / len(rows)
+        # Fields still wrapped in quotes were quoted with the other character.
+        wrapped = sum(len(f) > 1 and f[0] == f[-1] and f[0] in QUOTES for row in rows for f in row)
+        score = (fit, width, -wrapped, -rank)
+        if best is None or score > best[0]:
+            best = (score, d, q)
+    if best is None:
+        return Dialect(delimiters[0], quotes[0], delimiter is None or quotechar is None)
+    return Dialect(best[1], best[2], delimiter is None or quotechar is None)
+
+
+def _sample_rows(sample: str, delimiter: str, quotechar: str, complete: bool) -> list[list[str]]:
+    """The sample's non-blank rows read with one candidate dialect; the last is left out
+    when the sample stops before the end of the file (it may be cut inside a quoted field)."""
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, quotechar=quotechar)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if row:
+                rows.append(row)
+            if len(rows) > _SNIFF_ROWS:
+                break
+    except csv.Error:
+        return rows
+    if not complete and len(rows) > 1:
+        rows.pop()
+    return rows[:_SNIFF_ROWS]
+
+
+def _profile_csv(rows: Any, scanner: _Scanner, sample: int) -> Profiled:
     try:
         header = next(filter(None, rows), [])  # blank lines before the header are skipped
         names = _check_names(header, rows.line_num)
         ncols = len(names)
-        for _ in names:
-            scanner.add_column()
+        for name in names:
+            scanner.add_column(name)
         present = [0] * ncols
         samples: list[list[str]] = [[] for _ in names]
         flagged = [c for c, name in enumerate(names) if _name_kind(name) is not None]
@@ -773,7 +934,7 @@ def _profile_jsonl(stream: io.BufferedIOBase, scanner: _Scanner, sample: int) ->
                     names.append(key)
                     present.append(0)
                     samples.append([])
-                    scanner.add_column()
+                    scanner.add_column(key)
                     if _name_kind(key) is not None:
                         flagged.append(index[key])
         batch.append(record)

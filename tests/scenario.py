@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium import notifications
-from consortium.access import consent, grants, incidents, outputs, requests
+from consortium.access import consent, grants, incidents, outputs, requests, termination
 from consortium.alliance import compensation, contributions
 from consortium.auth.people import add_person, change_roles, deactivate_person
 from consortium.auth.roles import NODE, OPERATOR, Actor
@@ -275,7 +275,7 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
         ledger, sam, contract_values(hospital, institute, derived)
     ).body["contract"]
     lifecycle.propose_contract(ledger, sam, ended)
-    lifecycle.terminate_contract(ledger, sam, ended, {"reason": "study cancelled"})
+    termination.terminate_contract(ledger, sam, ended, {"reason": "study cancelled"})
 
     accepted_rules(
         hospital,

@@ -453,6 +453,63 @@ def test_outputs_and_deletion(world: tuple[Node, Node, str, str]) -> None:
     assert grants.get_grant(hospital.engine, rita, grant)["deletion_attested_at"]
 
 
+def test_a_doi_counts_once_per_grant_in_any_form(world: tuple[Node, Node, str, str]) -> None:
+    hospital, _, ds, _ = world
+    from consortium.access import outputs
+    from consortium.api import create_app
+    from consortium.auth.tokens import create_token
+
+    rita = scenario.actor(hospital, "rita")
+    grant, other = _granted(hospital, ds), _granted(hospital, ds)
+    paper = {"kind": "publication", "title": "HbA1c after surgery"}
+    first = outputs.report_output(
+        hospital.ledger, rita, grant, {**paper, "doi": "https://doi.org/10.1000/J.Surg.1"}
+    ).body
+    assert first["doi"] == "10.1000/j.surg.1"
+    for form in ("10.1000/j.surg.1", "doi:10.1000/J.SURG.1", "http://dx.doi.org/10.1000/j.Surg.1"):
+        again = refused(
+            hospital,
+            lambda form=form: outputs.report_output(
+                hospital.ledger, rita, grant, {**paper, "kind": "preprint", "doi": form}
+            ),
+            Conflict,
+        )
+        assert again.message == (
+            f"10.1000/j.surg.1 was reported for grant {grant!r} already, as {first['output']}"
+        )
+    # Another grant's project may cite the same paper; it is that grant's output.
+    outputs.report_output(hospital.ledger, rita, other, {**paper, "doi": "DOI: 10.1000/j.surg.1"})
+    for bad in ("https://example.org/10.1000/x", "10.1/x", "doi:"):
+        wrong = refused(
+            hospital,
+            lambda bad=bad: outputs.report_output(
+                hospital.ledger, rita, grant, {**paper, "doi": bad}
+            ),
+            Exception,
+        )
+        assert "a DOI such as 10.1000/xyz123" in str(wrong)
+
+    # Over the API: a 409 naming the first output, and a date to come is a field error.
+    client = create_app(hospital).test_client()
+    auth = {"Authorization": f"Bearer {create_token(hospital.engine, 'rita')[0]}"}
+    size = hospital.ledger.size()
+    url = f"/api/v1/grants/{grant}/outputs"
+    twice = client.post(url, headers=auth, json={**paper, "doi": "doi:10.1000/J.SURG.1"})
+    assert twice.status_code == 409 and twice.content_type == "application/problem+json"
+    assert first["output"] in twice.json["detail"]
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    future = client.post(url, headers=auth, json={**paper, "doi": "10.1000/b", "date": tomorrow})
+    assert future.status_code == 422
+    assert future.json["errors"]["json"] == {
+        "date": ["is in the future: report an output once it has appeared"]
+    }
+    assert hospital.ledger.size() == size
+    today = datetime.now(UTC).date().isoformat()
+    done = client.post(url, headers=auth, json={**paper, "doi": "10.1000/b", "date": today})
+    assert done.status_code == 201, done.json
+    assert (done.json["doi"], done.json["date"]) == ("10.1000/b", today)
+
+
 def test_incidents_suspend_and_reinstate(world: tuple[Node, Node, str, str]) -> None:
     hospital, _, ds, _ = world
     from consortium.access import incidents
@@ -654,21 +711,73 @@ def test_anyone_may_ask_whether_a_grant_is_in_force(world: tuple[Node, Node, str
     assert (settings["review_deadline_days"], settings["publication_reminder_months"]) == (3, 12)
 
 
-def test_no_grant_under_a_contract_terminated_since_the_request(
+def test_terminating_a_contract_ends_its_grants_and_its_open_requests(
     world: tuple[Node, Node, str, str],
 ) -> None:
+    from consortium.access import incidents, termination
+    from consortium.api import create_app
+    from consortium.auth.tokens import create_token
     from consortium.contracts import lifecycle
+    from consortium.events import event_from_entry
+    from consortium.notifications import inbox
 
     hospital, _, ds, contract = world
     rita, sam = scenario.actor(hospital, "rita"), scenario.actor(hospital, "sam")
+    active, suspended, revoked = (_granted(hospital, ds, who) for who in ("rita", "ravi", "rita"))
+    grants.revoke_grant(hospital.ledger, sam, revoked, {"reason": "project ended"})
+    report = {
+        "severity": "low",
+        "kind": "other",
+        "description": "Laptop lost.",
+        "grants": [suspended],
+    }
+    incidents.report_incident(hospital.ledger, sam, report)
     rid = requests.submit_request(hospital.ledger, rita, ask(ds)).body["request"]
-    lifecycle.terminate_contract(hospital.ledger, sam, contract, {"reason": "breach"})
+
+    # Dropping a pending amendment leaves the version in force and its grants.
+    amendment = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
+    lifecycle.amend_contract(hospital.ledger, sam, contract, amendment)
+    drop = {"reason": "not wanted", "version": 2}
+    assert termination.terminate_contract(hospital.ledger, sam, contract, drop).grants_ended == ()
+    assert grants.get_grant(hospital.engine, sam, active)["status"] == "active"
+
+    client = create_app(hospital).test_client()
+    answer = client.post(
+        f"/api/v1/contracts/{contract}/terminate",
+        headers={"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"},
+        json={"reason": "breach of the deletion clause"},
+    )
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "terminated"
+    ended = answer.json["grants_ended"]
+    assert [(g["grant"], g["holder"]) for g in ended] == [(active, "rita"), (suspended, "ravi")]
+    why = f"contract {contract} was terminated: breach of the deletion clause"
+    for g in ended:
+        row = grants.get_grant(hospital.engine, sam, g["grant"])
+        assert (row["status"], row["end_reason"], row["valid_until"]) == (
+            "revoked",
+            why,
+            g["valid_until"],
+        )
+        entry = event_from_entry(g["entry"], hospital.ledger.entries(g["entry"], g["entry"] + 1)[0])
+        assert (entry.kind, entry.body) == ("grant.revoked", {"grant": g["grant"], "reason": why})
+    assert grants.get_grant(hospital.engine, sam, revoked)["end_reason"] == "project ended"
+    for holder, grant in (("rita", active), ("ravi", suspended)):
+        told = [n for n in inbox(hospital.engine, holder) if why in n["text"]]
+        assert [(n["kind"], n["link"]) for n in told] == [
+            ("grant.revoked", f"/api/v1/grants/{grant}")
+        ]
+
+    # An open request under it can no longer become a grant.
     exc = refused(
         hospital,
         lambda: requests.approve_request(hospital.ledger, hospital.key, sam, rid, {}),
         Conflict,
     )
     assert exc.message == f"contract {contract!r} v1 is terminated: no grant"
+    state = snapshot(hospital.engine)
+    rebuild(hospital.ledger)
+    assert snapshot(hospital.engine) == state
 
 
 def test_a_consent_flag_survives_suspension_and_reinstatement(

@@ -102,3 +102,31 @@ def test_request_to_verified_grant(tmp_path: Path) -> None:
     assert run(home, "inbox", "--read", "0:nobody", "--as", "rita", ok=False).output.startswith(
         "Error: "
     )
+
+
+def test_terminating_a_contract_says_which_grants_it_ended(tmp_path: Path) -> None:
+    from consortium.access import requests
+
+    hospital, institute = scenario.pair(tmp_path)
+    sam, rita = scenario.actor(hospital, "sam"), scenario.actor(hospital, "rita")
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    contract = scenario.active(hospital, institute, ds)
+    rid = requests.submit_request(hospital.ledger, rita, scenario.access_request(ds))
+    grant = requests.approve_request(hospital.ledger, hospital.key, sam, rid.body["request"], {})
+    document = grant[1].body["document"]
+    hospital.close()
+    institute.close()
+    home = tmp_path / "hospital"
+
+    said = run(home, "contract", "terminate", contract, "--reason", "breach", "--as", "sam")
+    lines = said.output.splitlines()
+    assert lines[0].startswith(f"Terminated {contract} v1 (ledger entry ")
+    assert lines[1:] == [
+        f"Ended grant {document['id']} of rita (valid until {document['valid_until']}) "
+        f"(ledger entry {int(lines[0].split()[-1].rstrip(').')) + 1})."
+    ]
+    shown = json.loads(run(home, "grant", "show", document["id"], "--as", "rita").output)
+    assert (shown["status"], shown["end_reason"]) == (
+        "revoked",
+        f"contract {contract} was terminated: breach",
+    )

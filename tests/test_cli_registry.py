@@ -89,6 +89,33 @@ def test_refusals_are_one_line_and_write_nothing(
     assert _size(data_dir) == size
 
 
+def test_a_director_approves_the_waiting_version_without_naming_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    run(data_dir, "user", "add", "dora", "--name", "Dora", "--role", "director", "--as", "ada")
+    run(data_dir, "settings", "--director-approval", "--as", "ada")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(scenario.metadata()))
+    ds = run(data_dir, "dataset", "register", str(meta), "--as", "sam").output.split()[-1]
+    run(data_dir, "dataset", "revise", ds, str(meta), "--as", "sam")
+    size = _size(data_dir)
+    refusal = run(data_dir, "dataset", "approve", ds, "--as", "dora", ok=False).output
+    assert refusal == (
+        f"Error: several versions await approval (version: versions 1, 2 of {ds!r} await "
+        "approval: name one)\n"
+    )
+    assert _size(data_dir) == size
+    assert (
+        "Approved version 2 of"
+        in run(data_dir, "dataset", "approve", ds, "--version", "2", "--as", "dora").output
+    )
+    run(data_dir, "dataset", "revise", ds, str(meta), "--as", "sam")
+    assert (
+        f"Approved version 3 of {ds}"
+        in run(data_dir, "dataset", "approve", ds, "--as", "dora").output
+    )
+
+
 def test_password_is_prompted_and_never_echoed(data_dir: Path) -> None:
     result = CliRunner().invoke(
         main,

@@ -13,6 +13,7 @@ import scenario
 from conftest import refused
 from marshmallow import ValidationError
 
+from consortium.access import termination
 from consortium.api import create_app
 from consortium.auth.roles import NODE
 from consortium.auth.tokens import create_token
@@ -204,13 +205,13 @@ def test_expiry_and_termination(nodes: tuple[Node, Node, str]) -> None:
     assert [e.body["contract"] for e in done] == [cid] and done[0].actor == "node"
     assert lifecycle.get_contract(hospital.engine, cid)["status"] == "expired"
     assert lifecycle.expire_contracts(hospital.ledger, NODE, date(2028, 1, 2)) == []
-    terminate = lambda: lifecycle.terminate_contract(  # noqa: E731
+    terminate = lambda: termination.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "breach"}
     )
     assert "nothing to terminate" in str(refused(hospital, terminate, Conflict))
 
     other = active()
-    lifecycle.terminate_contract(hospital.ledger, sam, other, {"reason": "study cancelled"})
+    termination.terminate_contract(hospital.ledger, sam, other, {"reason": "study cancelled"})
     view = lifecycle.get_contract(hospital.engine, other)
     assert (view["status"], view["end_reason"]) == ("terminated", "study cancelled")
 
@@ -256,15 +257,19 @@ def test_terminating_a_pending_amendment_keeps_the_contract(
     again = lambda: lifecycle.amend_contract(hospital.ledger, sam, cid, later)  # noqa: E731
     assert "pending amendment" in str(refused(hospital, again, Conflict))
 
-    lifecycle.terminate_contract(hospital.ledger, sam, cid, {"reason": "not needed", "version": 2})
+    termination.terminate_contract(
+        hospital.ledger, sam, cid, {"reason": "not needed", "version": 2}
+    )
     assert lifecycle.get_contract(hospital.engine, cid, 2)["status"] == "terminated"
     assert lifecycle.get_contract(hospital.engine, cid, 1)["status"] == "active"
     lifecycle.amend_contract(hospital.ledger, sam, cid, later)  # a fresh amendment, version 3
-    event = lifecycle.terminate_contract(hospital.ledger, sam, cid, {"reason": "study over"})
+    event = termination.terminate_contract(
+        hospital.ledger, sam, cid, {"reason": "study over"}
+    ).contract
     assert event.body["versions"] == [1, 3]
     statuses = [lifecycle.get_contract(hospital.engine, cid, v)["status"] for v in (1, 2, 3)]
     assert statuses == ["terminated", "terminated", "terminated"]
-    nothing = lambda: lifecycle.terminate_contract(  # noqa: E731
+    nothing = lambda: termination.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "again"}
     )
     refused(hospital, nothing, Conflict)

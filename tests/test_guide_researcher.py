@@ -766,6 +766,11 @@ def test_every_refusal_the_guide_quotes_is_real(
         assert_quoted(p.sara("grant", "report-output", gid, output, ok=False))
     preprint = p.write("preprint.json", GUIDE.json("preprint"))
     assert_quoted(p.h("grant", "report-output", gid, preprint, "--as", "mikael", ok=False))
+    p.sara("grant", "report-output", gid, preprint)
+    linked = {**GUIDE.json("preprint"), "doi": "https://doi.org/10.1101/2027.05.12.27012345"}
+    assert_quoted(p.sara("grant", "report-output", gid, p.write("again.json", linked), ok=False))
+    later = {**GUIDE.json("preprint"), "doi": "10.1101/later", "date": "2999-01-01"}
+    assert_quoted(p.sara("grant", "report-output", gid, p.write("later.json", later), ok=False))
 
     # Deletion: the node's job reminds the holder of an ended grant once; she attests once.
     p.h("grant", "revoke", gid, "--reason", "Project ended early", "--as", "wei")

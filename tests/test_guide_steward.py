@@ -73,7 +73,8 @@ class Nodes(PracticeNodes):
         visits = self.write("diabetes-visits.csv", guide_block("visits", "csv") + "\n")
         summary = self.root / "profile.json"
         shown = run("profile", visits, "--output", summary).stdout
-        assert "diabetes-visits.csv: csv, 12 records, 12 columns, 963 bytes" in shown
+        first = "diabetes-visits.csv: csv (comma-separated, double-quoted), 12 records"
+        assert f"{first}, 12 columns, 963 bytes" in shown
         assert "No direct identifiers found" in shown
         fingerprint = json.loads(summary.read_text(encoding="utf-8"))["sha256"]
         assert fingerprint in guide_text()
@@ -222,6 +223,7 @@ def test_the_guides_main_path_ends_with_an_active_contract(nodes: Nodes) -> None
     # Section 13: terminating ends the version in force.
     ended = nodes.h("contract", "terminate", contract, "--reason", "incident", "--as", "wei")
     assert f"Terminated {contract} v2 (ledger entry" in ended.stdout
+    assert "No grant was in force under it." in ended.stdout
     assert f"{contract}  v2  terminated" in nodes.h("contract", "list").stdout
     nodes.verify_both()
 
@@ -281,6 +283,13 @@ def test_the_error_messages_the_guide_quotes_are_real(
     without_gs["terms"]["modifiers"] = [{"code": "NCU"}, {"code": "PUB"}, {"code": "IRB"}]
     no_gs = nodes.write("no-gs-values.json", without_gs)
     assert_quoted(nodes.h("contract", "draft", no_gs, "--as", "wei", ok=False))
+    # Section 8: a contract may narrow the dataset's regions, not widen them.
+    wider = json.loads(json.dumps(values))
+    wider["terms"]["modifiers"][-1] = {"code": "GS", "regions": ["EU", "US"]}
+    wide = nodes.write("wider-gs-values.json", wider)
+    refused = nodes.h("contract", "draft", wide, "--as", "wei", ok=False)
+    assert error(refused).endswith("may be used only in EU; the contract also allows US)")
+    assert_quoted(refused)
 
     # A benefit split that does not add up to 100; an amount that is not text.
     split = [
@@ -475,7 +484,10 @@ def test_reviewing_requests_and_looking_after_grants(nodes: Nodes) -> None:
     assert f"Marked {first} read." in nodes.h("inbox", "--read", first, "--as", "wei").stdout
     assert len(nodes.h("inbox", "--unread", "--as", "wei").stdout.splitlines()) == 2
     told = nodes.h("inbox", "--as", "okafor").stdout.splitlines()
-    assert [line.split("  ")[-1] for line in told] == [f"Grant issued: {title}"]
+    assert [line.split("  ")[-1] for line in told] == [
+        f"Grant issued: {title}",
+        "Dataset awaiting your approval: St Mary's type 2 diabetes cohort, 2015-2024",
+    ]
 
     # Sections 21 and 22 through the API: transparency, statistics, e-mail.
     wei = bearer(nodes.token("wei"))

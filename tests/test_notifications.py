@@ -32,7 +32,7 @@ from consortium.node import Node, NodeConfigError
 from consortium.node.config import NodeConfig
 from consortium.notifications import SENT, inbox, mark_read, review_deadlines, set_email
 from consortium.projections import rebuild, snapshot
-from consortium.registry import datasets
+from consortium.registry import datasets, settings
 
 World = tuple[Node, Node, str]
 
@@ -471,3 +471,32 @@ def test_resubmissions_and_reinstatements_are_told(world: World) -> None:
         ("incident.closed", f"Grant reinstated: {TITLE}"),
         ("incident.grants_suspended", f"Grant suspended: {TITLE}"),
     ]
+
+
+def test_directors_hear_of_a_version_awaiting_their_approval_by_inbox_and_mail(
+    world: World, smtp_server: tuple[Controller, Mailbox]
+) -> None:
+    hospital, _, ds = world
+    controller, mailbox = smtp_server
+    node = _with_smtp(hospital, controller.port)
+    ada, sam, dora = (scenario.actor(node, u) for u in ("ada", "sam", "dora"))
+    set_email(node.engine, "dora", {"email": "dora@st-example.example"})
+    subject = "Dataset awaiting your approval: Renamed cohort"
+    datasets.revise_dataset(node.ledger, sam, ds, scenario.metadata(title="Before approval"))
+    assert seen(node, "dora") == []  # published at once: nothing to approve
+
+    settings.change_settings(node.ledger, ada, {"director_approval_required": True})
+    datasets.revise_dataset(node.ledger, sam, ds, scenario.metadata(title="Renamed cohort"))
+    assert seen(node, "dora") == [("dataset.revised", subject)]
+    [note] = inbox(node.engine, "dora")
+    assert f"version 3 of dataset {ds}" in note["text"]
+    assert note["link"] == f"/api/v1/datasets/{ds}?version=3"
+    assert seen(node, "sam") == [] and seen(node, "sue") == []  # stewards do not approve
+
+    email_job(node)
+    assert mailbox.sent() == [(["dora@st-example.example"], f"[St Example Hospital] {subject}")]
+    datasets.approve_dataset(node.ledger, dora, ds, {})
+    before = snapshot(node.engine)
+    rebuild(node.ledger)
+    assert snapshot(node.engine) == before
+    node.close()

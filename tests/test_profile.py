@@ -134,8 +134,10 @@ def test_summary_is_plain_json_without_floats_and_canonicalises(tmp_path: Path) 
         "identifier_findings",
         "direct_identifiers_found",
         "profiler",
+        "dialect",
     }
     assert summary["profiler"] == f"consortium {__version__}"
+    assert summary["dialect"] == {"delimiter": ",", "quotechar": '"', "detected": True}
     assert all(type(x) in (str, int, bool) for x in walk(summary))
     assert json.loads(json.dumps(summary)) == summary
     assert canonical_bytes(summary)
@@ -217,6 +219,105 @@ def test_a_value_counts_once_per_kind_and_examples_are_capped(tmp_path: Path) ->
     assert len(set(examples)) == 3  # distinct masks only
     count, examples = findings(profile_file(path, sample_findings=0))[("note", "email")]
     assert (count, examples) == (20, ())
+
+
+# --- CSV dialects and hospital record numbers ---------------------------------------------------
+
+VISITS = [
+    ["hospital_no", "contact", "note", "bmi"],
+    ["RGH-10421", "ann@example.org", "seen; stable, well", "31,2"],
+    ["RGH-10422", "bob@example.org", 'said "fine"', "28,4"],
+    ["RGH-10423", "", "", ""],
+]
+
+
+def _dialect_file(path: Path, delimiter: str, quotechar: str) -> Path:
+    """VISITS written as a spreadsheet or database would export them with this dialect."""
+
+    def field(value: str) -> str:
+        if any(ch in value for ch in (delimiter, quotechar, '"', ",", ";")):
+            return quotechar + value.replace(quotechar, quotechar * 2) + quotechar
+        return value
+
+    return write(path, "".join(delimiter.join(map(field, row)) + "\r\n" for row in VISITS))
+
+
+@pytest.mark.parametrize("quotechar", ['"', "'"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_every_dialect_gives_the_same_profile_and_names_itself(
+    tmp_path: Path, delimiter: str, quotechar: str
+) -> None:
+    result = profile_file(_dialect_file(tmp_path / "visits.csv", delimiter, quotechar))
+    assert result.dialect is not None
+    assert (result.dialect.delimiter, result.dialect.quotechar) == (delimiter, quotechar)
+    assert result.to_summary()["dialect"] == {
+        "delimiter": delimiter,
+        "quotechar": quotechar,
+        "detected": True,
+    }
+    assert [(c.name, c.present) for c in result.columns] == [
+        ("hospital_no", 3),
+        ("contact", 2),
+        ("note", 2),
+        ("bmi", 2),
+    ]
+    assert findings(result) == {
+        ("hospital_no", "mrn"): (3, ("RGH-***21", "RGH-***22", "RGH-***23")),
+        ("contact", "email"): (2, ("a***@e***.org", "b***@e***.org")),
+    }
+
+
+def test_a_dialect_detected_from_the_first_lines_holds_for_the_whole_file(tmp_path: Path) -> None:
+    # Rows past the sample, and a quoted field with a line break across the sample's end.
+    row = "SK-{:06d};ward 3;{};note\r\n"
+    body = "".join(row.format(i, "x" * (i % 40)) for i in range(4000))
+    text = "study_key;ward;filler;remark\r\n" + body + 'SK-999999;ward 3;"a\r\nb";x\r\n'
+    result = profile_file(write(tmp_path / "d.csv", text))
+    assert result.dialect is not None and result.dialect.delimiter == ";"
+    assert result.records == 4001
+    assert result.findings == ()  # study keys are pseudonyms, not record numbers
+
+
+def test_the_dialect_can_be_given(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "a;b,c\n1;2,3\n4;5,6\n")
+    assert [c.name for c in profile_file(path).columns] == ["a;b", "c"]  # fits both; comma first
+    given = profile_file(path, delimiter=";")
+    assert [c.name for c in given.columns] == ["a", "b,c"]
+    assert given.to_summary()["dialect"] == {"delimiter": ";", "quotechar": '"', "detected": True}
+    both = profile_file(path, delimiter=";", quotechar='"').to_summary()["dialect"]
+    assert both["detected"] is False
+    tsv = write(tmp_path / "d.tsv", "a\tb\n1\t2\n")
+    assert [c.name for c in profile_file(tsv).columns] == ["a", "b"]
+    with pytest.raises(ProfileError, match="unsupported delimiter ':'"):
+        profile_file(path, delimiter=":")
+    with pytest.raises(ProfileError, match="CSV files only"):
+        profile_file(write(tmp_path / "d.jsonl", '{"a": 1}\n'), delimiter=";")
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("RGH-10421", True),
+        ("KCH0048213", True),
+        ("seen under RGH-10421 in May", True),
+        ("SK-2024", False),  # four digits: a year, a ward, a code
+        ("AB1234567", False),  # a passport number's shape, reported as one
+        ("NCT01234567", False),  # a clinical trial
+        ("ISO-27001", False),
+        ("rgh-10421", False),
+        ("XRGH-10421", True),
+        ("A-RGH-10421", False),
+    ],
+)
+def test_a_sites_record_numbers_are_likely_mrns(tmp_path: Path, value: str, found: bool) -> None:
+    path = write(tmp_path / "d.csv", f'ref,other\n"{value}",1\n')
+    kinds = {kind for (_, kind) in findings(profile_file(path))}
+    assert ("mrn" in kinds) is found
+
+
+def test_pseudonym_columns_keep_their_site_style_codes(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "study_key,PatientNumber\nSK-000184,RGH-10421\n")
+    assert set(findings(profile_file(path))) == {("PatientNumber", "mrn")}
 
 
 def test_check_digits() -> None:
@@ -420,6 +521,23 @@ def test_cli_prints_a_table(clean_csv: Path) -> None:
     assert "subject" in result.stdout
     assert "0.5000" in result.stdout
     assert "No direct identifiers found" in result.stdout
+
+
+def test_cli_names_the_dialect_and_takes_another(tmp_path: Path) -> None:
+    path = _dialect_file(tmp_path / "visits.csv", ";", '"')
+    result = invoke(str(path))
+    assert result.exit_code == 0, result.output
+    assert "visits.csv: csv (semicolon-separated, double-quoted), 3 records" in result.stdout
+    assert "RGH-***21" in result.stdout and "RGH-10421" not in result.stdout
+    given = invoke(str(path), "--delimiter", "semicolon", "--quote", "double", "--json")
+    assert json.loads(given.stdout)["dialect"] == {
+        "delimiter": ";",
+        "quotechar": '"',
+        "detected": False,
+    }
+    wrong = invoke(str(path), "--delimiter", "tab")  # the whole line is one field
+    assert "(tab-separated, double-quoted), 3 records, 1 columns" in wrong.stdout
+    assert invoke(str(path), "--delimiter", "colon").exit_code == 2
 
 
 def test_cli_json_is_the_summary(clean_csv: Path) -> None:

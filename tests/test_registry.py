@@ -239,6 +239,32 @@ def test_director_co_approval_with_four_eyes(hospital: Node) -> None:
     assert datasets.get_dataset(hospital.engine, None, ds)["metadata"]["title"] == "Renamed"
 
 
+def test_approval_defaults_to_the_one_version_awaiting_it(hospital: Node) -> None:
+    ada, sam, dora = (scenario.actor(hospital, u) for u in ("ada", "sam", "dora"))
+    ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
+    nothing = refused(hospital, lambda: datasets.approve_dataset(hospital.ledger, dora, ds, {}))
+    assert isinstance(nothing, Conflict)
+    assert nothing.message == f"no version of {ds!r} is awaiting approval"
+
+    settings.change_settings(hospital.ledger, ada, {"director_approval_required": True})
+    for title in ("Second", "Third"):
+        datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata(title=title))
+    several = refused(hospital, lambda: datasets.approve_dataset(hospital.ledger, dora, ds, {}))
+    assert isinstance(several, Invalid)
+    assert several.errors == {"version": [f"versions 2, 3 of {ds!r} await approval: name one"]}
+    approved = datasets.approve_dataset(hospital.ledger, dora, ds, {"version": 3})
+    assert approved.body == {"dataset": ds, "version": 3}
+
+    # Over the API, a director posts no version at all when one version waits.
+    datasets.revise_dataset(hospital.ledger, sam, ds, scenario.metadata(title="Fourth"))
+    client = create_app(hospital).test_client()
+    answer = client.post(
+        f"/api/v1/datasets/{ds}/approve", headers=_auth(create_token(hospital.engine, "dora")[0])
+    )
+    assert answer.status_code == 200, answer.json
+    assert (answer.json["published_version"], answer.json["metadata"]["title"]) == (4, "Fourth")
+
+
 def test_restricted_metadata_is_sealed_off_the_ledger(hospital: Node) -> None:
     sam = scenario.actor(hospital, "sam")
     secret_title = "Fabry disease families, Northern district"

@@ -11,6 +11,7 @@ import pytest
 import scenario
 from conftest import refused
 
+from consortium.access import termination
 from consortium.api import create_app
 from consortium.auth.tokens import create_token
 from consortium.contracts import benefit_rules as rules
@@ -132,7 +133,7 @@ def test_an_amendment_only_replaces_the_version_in_force(nodes: tuple[Node, Node
     cid = scenario.active(hospital, institute, ds)
     later = {"terms": {"term": {"start": "2026-01-01", "end": "2029-12-31"}}}
     lifecycle.amend_contract(hospital.ledger, sam, cid, later)
-    terminate_v1 = lambda: lifecycle.terminate_contract(  # noqa: E731
+    terminate_v1 = lambda: termination.terminate_contract(  # noqa: E731
         hospital.ledger, sam, cid, {"reason": "breach", "version": 1}
     )
     assert "terminate it first" in str(refused(hospital, terminate_v1, Conflict))

@@ -60,8 +60,11 @@ class Grant(SQLModel, table=True):
 GRANT = projection_table(Grant.__table__)
 
 
+REASON_MAX = 2000  # characters of a revocation's reason (the grant's end_reason column)
+
+
 class RevokeSchema(Schema):
-    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=REASON_MAX))
 
 
 class DeletionSchema(Schema):
@@ -206,13 +209,30 @@ def revoke_grant(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) -> 
         row = _row(tx.conn, grant_id)
         if row.status not in (ACTIVE, SUSPENDED):
             raise Conflict(f"grant {grant_id!r} is {row.status}; it cannot be revoked")
-        return record(tx, "grant.revoked", actor.name, {"grant": grant_id, "reason": reason})
+        return record_revocation(tx, actor, grant_id, reason)
+
+
+def record_revocation(tx: LedgerTransaction, actor: Actor, grant_id: str, reason: str) -> Event:
+    """The ``grant.revoked`` entry, for a grant in force; the caller has checked that."""
+    return record(tx, "grant.revoked", actor.name, {"grant": grant_id, "reason": reason})
+
+
+def _grants_naming(conn: Connection, statuses: tuple[str, ...], key: str, value: str) -> list[Any]:
+    """Grants in ``statuses`` with a dataset entry whose ``key`` is ``value``, oldest first."""
+    rows = conn.execute(
+        select(GRANT).where(GRANT.c.status.in_(statuses)).order_by(GRANT.c.issued_at, GRANT.c.id)
+    ).all()
+    return [r for r in rows if any(d[key] == value for d in r.document["datasets"])]
 
 
 def grants_of_dataset(conn: Connection, dataset_id: str, statuses: tuple[str, ...]) -> list[Any]:
     """Grants in ``statuses`` whose document covers ``dataset_id``."""
-    rows = conn.execute(select(GRANT).where(GRANT.c.status.in_(statuses))).all()
-    return [r for r in rows if any(d["id"] == dataset_id for d in r.document["datasets"])]
+    return _grants_naming(conn, statuses, "id", dataset_id)
+
+
+def grants_of_contract(conn: Connection, contract_id: str, statuses: tuple[str, ...]) -> list[Any]:
+    """Grants in ``statuses`` that rest on any version of ``contract_id``."""
+    return _grants_naming(conn, statuses, "contract", contract_id)
 
 
 def attest_deletion(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) -> Event:

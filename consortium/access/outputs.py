@@ -9,6 +9,8 @@ without a right, so the report is refused. Publications and citations may come l
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -24,7 +26,35 @@ from consortium.registry.datasets import DATASET, VERSION
 from consortium.text import Text
 
 KINDS = ("publication", "preprint", "derived_dataset", "software", "citation")
-DOI = r"^10\.\d{4,9}/\S+$"
+DOI = re.compile(r"10\.\d{4,9}/\S+")
+# How people paste a DOI: bare, as a resolver link (old or new), or with the "doi:" scheme.
+_DOI_PREFIX = re.compile(r"(?:doi:|https?://(?:dx\.)?doi\.org/)\s*", re.IGNORECASE)
+DOI_FORMS = "a DOI such as 10.1000/xyz123 (or doi:10.1000/xyz123, https://doi.org/10.1000/xyz123)"
+
+
+def normalise_doi(value: str) -> str | None:
+    """The DOI as stored: bare and in lower case, or None if ``value`` is not a DOI.
+
+    DOIs are case-insensitive (the DOI Handbook, 3.4), so ``10.1000/ABC`` and
+    ``https://doi.org/10.1000/abc`` name one work, and must count as one output.
+    """
+    bare = _DOI_PREFIX.sub("", value.strip(), count=1)
+    return bare.lower() if DOI.fullmatch(bare) else None
+
+
+class Doi(Text):
+    """A DOI in any of the forms people paste, loaded as its normalised form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        doi = normalise_doi(super()._deserialize(value, attr, data, **kwargs))
+        if doi is None:
+            raise ValidationError(DOI_FORMS)
+        return doi
+
+
+def _not_in_future(day: date) -> None:
+    if day > datetime.now(UTC).date():
+        raise ValidationError("is in the future: report an output once it has appeared")
 
 
 class Output(SQLModel, table=True):
@@ -45,9 +75,17 @@ OUTPUT = projection_table(Output.__table__)
 class OutputSchema(Schema):
     kind = Text(required=True, validate=validate.OneOf(KINDS))
     title = Text(required=True, validate=validate.Length(min=1, max=500))
-    doi = Text(validate=validate.Regexp(DOI, error="a DOI such as 10.1000/xyz123"))
+    doi = Doi(
+        metadata={
+            "description": "Bare, doi: or https://doi.org/…; stored bare and in lower case.",
+            "example": "10.1101/2027.05.12.27012345",
+        }
+    )
     url = Text(validate=validate.Length(min=1, max=1000))
-    date = fields.Date(metadata={"description": "When it was published or released."})
+    date = fields.Date(
+        validate=_not_in_future,
+        metadata={"description": "When it was published or released; not in the future."},
+    )
     derived_dataset = Text(
         metadata={"description": "For a derived dataset: its id, registered with provenance."}
     )
@@ -72,6 +110,8 @@ def report_output(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) ->
         if grant.holder != actor.name:
             raise Forbidden("only the grant's holder reports its outputs")
         granted = [d["id"] for d in grant.document["datasets"]]
+        if "doi" in data:
+            _check_doi_unreported(tx.conn, grant_id, data["doi"])
         if data["kind"] == "derived_dataset":
             if grant.status != ACTIVE:
                 raise Conflict(
@@ -85,6 +125,18 @@ def report_output(ledger: Ledger, actor: Actor, grant_id: str, payload: dict) ->
             actor.name,
             {"output": output_id, "grant": grant_id, "datasets": granted, **data},
         )
+
+
+def _check_doi_unreported(conn: Connection, grant_id: str, doi: str) -> None:
+    """One output per DOI per grant: the same work reported twice would count twice."""
+    reported = conn.execute(
+        select(OUTPUT.c.id, OUTPUT.c.details)
+        .where(OUTPUT.c.grant_id == grant_id)
+        .order_by(OUTPUT.c.reported_at, OUTPUT.c.id)
+    )
+    for output_id, details in reported:
+        if "doi" in details and normalise_doi(details["doi"]) == doi:
+            raise Conflict(f"{doi} was reported for grant {grant_id!r} already, as {output_id}")
 
 
 def _check_derivation(conn: Connection, dataset_id: str, granted: list[str]) -> None:

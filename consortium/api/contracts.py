@@ -8,8 +8,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
+from consortium.access import termination
 from consortium.api.context import BEARER, actor, body, node, require_actor
-from consortium.api.schemas import ContractView, RulesView, SignatureOut
+from consortium.api.schemas import ContractView, RulesView, SignatureOut, TerminationView
 from consortium.auth.roles import ADMIN, LEAD, STEWARD
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
@@ -170,11 +171,12 @@ class Terminate(MethodView):
     @blp.doc(**SECURED)
     @require_actor(STEWARD)
     @blp.arguments(lifecycle.TerminateSchema)
-    @blp.response(200, ContractView)
+    @blp.response(200, TerminationView)
     def post(self, _: dict[str, Any], contract_id: str) -> dict[str, Any]:
-        """End a proposed or active contract early, with the reason (steward)."""
-        done = lifecycle.terminate_contract(node().ledger, actor(), contract_id, body())
-        return _contract(done)
+        """End a proposed or active contract early, with the reason (steward); the grants
+        resting on it end with it (listed in ``grants_ended``)."""
+        done = termination.terminate_contract(node().ledger, actor(), contract_id, body())
+        return {**_contract(done.contract), "grants_ended": [vars(g) for g in done.grants_ended]}
 
 
 @blp.route("/contracts/<contract_id>/amendments")

@@ -101,6 +101,23 @@ class ContractView(EntryRef):
     awaiting = fields.List(fields.String(), metadata={"description": "Parties yet to sign."})
 
 
+class EndedGrantView(Schema):
+    grant = fields.String()
+    holder = fields.String()
+    valid_until = fields.String(metadata={"description": "The last day it would have run."})
+    entry = fields.Integer(strict=True, metadata={"description": "Its grant.revoked entry."})
+
+
+class TerminationView(ContractView):
+    grants_ended = fields.List(
+        fields.Nested(EndedGrantView),
+        metadata={
+            "description": "Grants revoked because no version of the contract is left "
+            "in force: each holder is told."
+        },
+    )
+
+
 class RulesView(EntryRef):
     version = fields.Integer(strict=True)
     digest = fields.String()

@@ -179,16 +179,27 @@ def contract_add_signature(
 def contract_terminate(
     ctx: Context, contract_id: str, reason: str, version: int | None, as_user: str | None
 ) -> None:
-    """End a contract early: every version in force or pending, or just --version (steward)."""
+    """End a contract early: every version in force or pending, or just --version (steward).
+
+    The grants resting on a contract no longer in force end with it; each is listed.
+    """
+    from consortium.access import termination
+
     payload: dict[str, object] = {"reason": reason}
     if version is not None:
         payload["version"] = version
     with opened(ctx) as node:
-        event = lifecycle.terminate_contract(
+        done = termination.terminate_contract(
             node.ledger, acting(node, as_user), contract_id, payload
         )
+        in_force = lifecycle.get_contract(node.engine, contract_id)["status"] == lifecycle.ACTIVE
+    event = done.contract
     versions = ", ".join(f"v{v}" for v in event.body["versions"])
     recorded(f"Terminated {contract_id} {versions}", event.index)
+    for g in done.grants_ended:
+        recorded(f"Ended grant {g.grant} of {g.holder} (valid until {g.valid_until})", g.entry)
+    if not done.grants_ended and not in_force:
+        out.print("No grant was in force under it.")
 
 
 @contract.command("amend")

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from consortium.cli.common import err, out
-from consortium.profile import Profile, ProfileError, profile_file
+from consortium.profile import DELIMITERS, QUOTES, Profile, ProfileError, profile_file
 
 LARGE = 64 << 20
 """Files at least this size show a progress bar even when standard error is not a terminal
@@ -44,15 +44,29 @@ LARGE = 64 << 20
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table."
 )
-def profile(file: Path, output: Path | None, as_json: bool) -> None:
-    """Profile FILE (.csv or .jsonl, optionally .gz): fingerprint, completeness, identifiers.
+@click.option(
+    "--delimiter",
+    type=click.Choice(list(DELIMITERS.values())),
+    help="CSV: the field separator, when detection guesses wrong. Default: detected.",
+)
+@click.option(
+    "--quote",
+    type=click.Choice(list(QUOTES.values())),
+    help="CSV: the quote character (double or single). Default: detected.",
+)
+def profile(
+    file: Path, output: Path | None, as_json: bool, delimiter: str | None, quote: str | None
+) -> None:
+    """Profile FILE (.csv, .tsv or .jsonl, optionally .gz): fingerprint, completeness,
+    identifiers.
 
     The file is read once, locally; the summary holds counts and masked examples only, never
-    the data, and is what may be shared.
+    the data, and is what may be shared. A CSV file's separator (comma, semicolon, tab or
+    pipe) and quote character are detected from its first lines and named in the summary.
     """
     if output is not None and output.exists() and file.exists() and output.samefile(file):
         raise click.ClickException(f"refusing to write the summary over the data file {file}")
-    result = _run(file)
+    result = _run(file, _char(DELIMITERS, delimiter), _char(QUOTES, quote))
     summary = result.to_summary()
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     if output is not None:
@@ -68,7 +82,12 @@ def profile(file: Path, output: Path | None, as_json: bool) -> None:
         err.print(f"Summary written to {escape(str(output))}.")
 
 
-def _run(file: Path) -> Profile:
+def _char(names: dict[str, str], name: str | None) -> str | None:
+    """The character an option's name stands for (``tab`` -> a tab), or None."""
+    return next((char for char, n in names.items() if n == name), None)
+
+
+def _run(file: Path, delimiter: str | None, quotechar: str | None) -> Profile:
     try:
         size = file.stat().st_size
     except OSError as exc:
@@ -85,7 +104,10 @@ def _run(file: Path) -> Profile:
         task = bar.add_task("profiling", total=size)
         try:
             return profile_file(
-                file, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                file,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                delimiter=delimiter,
+                quotechar=quotechar,
             )
         except ProfileError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -107,8 +129,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _print_summary(file: Path, result: Profile, summary: dict[str, Any]) -> None:
+    dialect = f" ({result.dialect.describe()})" if result.dialect else ""
     out.print(
-        f"[bold]{escape(file.name)}[/]: {result.format}, {result.records:,} records, "
+        f"[bold]{escape(file.name)}[/]: {result.format}{dialect}, {result.records:,} records, "
         f"{len(result.columns)} columns, {result.size:,} bytes"
     )
     out.print(f"  sha256 {result.sha256}")

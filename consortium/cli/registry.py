@@ -208,17 +208,22 @@ def dataset_revise(ctx: Context, dataset_id: str, metadata_file: Path, as_user: 
 
 @dataset.command("approve")
 @click.argument("dataset_id")
-@click.option("--version", type=click.IntRange(1, MAX_ID), required=True)
+@click.option(
+    "--version",
+    type=click.IntRange(1, MAX_ID),
+    help="Default: the one version awaiting approval.",
+)
 @as_option
 @data_dir_option
 @pass_ctx
-def dataset_approve(ctx: Context, dataset_id: str, version: int, as_user: str | None) -> None:
+def dataset_approve(
+    ctx: Context, dataset_id: str, version: int | None, as_user: str | None
+) -> None:
     """Co-approve a version for publication (director)."""
+    payload = {} if version is None else {"version": version}
     with opened(ctx) as node:
-        event = datasets.approve_dataset(
-            node.ledger, acting(node, as_user), dataset_id, {"version": version}
-        )
-    recorded(f"Approved version {version} of {dataset_id}", event.index)
+        event = datasets.approve_dataset(node.ledger, acting(node, as_user), dataset_id, payload)
+    recorded(f"Approved version {event.body['version']} of {dataset_id}", event.index)
 
 
 @dataset.command("withdraw")

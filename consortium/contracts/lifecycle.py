@@ -43,7 +43,7 @@ from consortium.crypto.keys import NodeKey
 from consortium.duo import covers, resolve
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, new_id, projection_table, projects, record
-from consortium.ledger.log import Ledger
+from consortium.ledger.log import Ledger, LedgerTransaction
 from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
 from consortium.registry.members import MEMBER, self_member
 from consortium.text import MAX_ID, PlainDict, Text
@@ -611,44 +611,47 @@ def countersign(ledger: Ledger, key: NodeKey, actor: Actor, document: dict[str, 
         return signature
 
 
-def terminate_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:
+def record_termination(
+    tx: LedgerTransaction, actor: Actor, contract_id: str, payload: dict
+) -> Event:
     """End the contract: every version still in force or pending, or just ``version``.
 
     Naming a version drops only that one, e.g. an amendment the parties no longer want,
-    while the version in force stays active.
+    while the version in force stays active. The grants resting on a contract end with it,
+    which the access side records in the same transaction
+    (`consortium.access.termination.terminate_contract`, the command to call).
     """
     actor.require(STEWARD)
     data = TerminateSchema().load(payload)
-    with ledger.transaction() as tx:
-        rows = tx.conn.execute(
-            select(CONTRACT.c.version, CONTRACT.c.status)
-            .where(CONTRACT.c.id == contract_id)
-            .order_by(CONTRACT.c.version)
-        ).all()
-        if not rows:
-            raise NotFound(f"no contract {contract_id!r}")
-        live = [r.version for r in rows if r.status in (DRAFT, PROPOSED, ACTIVE)]
-        if "version" in data:
-            status = {r.version: r.status for r in rows}.get(data["version"])
-            if status is None:
-                raise NotFound(f"no version {data['version']} of contract {contract_id!r}")
-            if data["version"] not in live:
-                raise Conflict(f"version {data['version']} is {status}; it cannot be terminated")
-            pending = [r.version for r in rows if r.status in (DRAFT, PROPOSED)]
-            if status == ACTIVE and pending:
-                raise Conflict(
-                    f"version {pending[-1]} amends the version in force; terminate it first, "
-                    "or terminate the whole contract (without --version)"
-                )
-            live = [data["version"]]
-        if not live:
-            raise Conflict(f"contract {contract_id!r} is {rows[-1].status}; nothing to terminate")
-        return record(
-            tx,
-            "contract.terminated",
-            actor.name,
-            {"contract": contract_id, "versions": live, "reason": data["reason"]},
-        )
+    rows = tx.conn.execute(
+        select(CONTRACT.c.version, CONTRACT.c.status)
+        .where(CONTRACT.c.id == contract_id)
+        .order_by(CONTRACT.c.version)
+    ).all()
+    if not rows:
+        raise NotFound(f"no contract {contract_id!r}")
+    live = [r.version for r in rows if r.status in (DRAFT, PROPOSED, ACTIVE)]
+    if "version" in data:
+        status = {r.version: r.status for r in rows}.get(data["version"])
+        if status is None:
+            raise NotFound(f"no version {data['version']} of contract {contract_id!r}")
+        if data["version"] not in live:
+            raise Conflict(f"version {data['version']} is {status}; it cannot be terminated")
+        pending = [r.version for r in rows if r.status in (DRAFT, PROPOSED)]
+        if status == ACTIVE and pending:
+            raise Conflict(
+                f"version {pending[-1]} amends the version in force; terminate it first, "
+                "or terminate the whole contract (without --version)"
+            )
+        live = [data["version"]]
+    if not live:
+        raise Conflict(f"contract {contract_id!r} is {rows[-1].status}; nothing to terminate")
+    return record(
+        tx,
+        "contract.terminated",
+        actor.name,
+        {"contract": contract_id, "versions": live, "reason": data["reason"]},
+    )
 
 
 def amend_contract(ledger: Ledger, actor: Actor, contract_id: str, payload: dict) -> Event:

@@ -116,9 +116,8 @@ class WithdrawSchema(Schema):
 class ApproveSchema(Schema):
     version = fields.Integer(
         strict=True,
-        required=True,
         validate=validate.Range(min=1, max=MAX_ID),
-        metadata={"description": "The version."},
+        metadata={"description": "The version. Default: the one version awaiting approval."},
     )
 
 
@@ -438,11 +437,46 @@ def revise_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict)
         return record(tx, "dataset.revised", actor.name, body)
 
 
+def awaiting_approval(conn: Connection, row: Any) -> list[int]:
+    """The versions of a dataset that wait for a director: never approved, and newer than the
+    published version (an older one can no longer be published)."""
+    return list(
+        conn.execute(
+            select(VERSION.c.version)
+            .where(
+                VERSION.c.dataset_id == row.id,
+                VERSION.c.approval_required.is_(True),
+                VERSION.c.approved_by.is_(None),
+                VERSION.c.version > (row.published_version or 0),
+            )
+            .order_by(VERSION.c.version)
+        ).scalars()
+    )
+
+
+def _version_to_approve(conn: Connection, row: Any, data: dict[str, Any]) -> int:
+    """The version named, or the one awaiting approval: a director should not have to look
+    up a number when there is nothing to choose between."""
+    if "version" in data:
+        return data["version"]
+    waiting = awaiting_approval(conn, row)
+    if not waiting:
+        raise Conflict(f"no version of {row.id!r} is awaiting approval")
+    if len(waiting) > 1:
+        listed = ", ".join(map(str, waiting))
+        raise Invalid(
+            "several versions await approval",
+            {"version": [f"versions {listed} of {row.id!r} await approval: name one"]},
+        )
+    return waiting[0]
+
+
 def approve_dataset(ledger: Ledger, actor: Actor, dataset_id: str, payload: dict) -> Event:
     actor.require(DIRECTOR)
-    version = ApproveSchema().load(payload)["version"]
+    data = ApproveSchema().load(payload)
     with ledger.transaction() as tx:
         row = _open_dataset(tx.conn, dataset_id)
+        version = _version_to_approve(tx.conn, row, data)
         ver = tx.conn.execute(
             select(VERSION).where(VERSION.c.dataset_id == dataset_id, VERSION.c.version == version)
         ).first()
