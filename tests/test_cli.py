@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
+from forgery import Forgery
 
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
@@ -153,9 +154,35 @@ def test_bundle_round_trip_offline(data_dir: Path, tmp_path: Path, name: str) ->
         p.unlink()
     result = run("ledger", "verify-bundle", str(bundle), "--vkey", pinned)
     assert "31 entries intact" in result.output
+    assert f"checked with the key you pinned: {pinned}" in result.output
     other = vkey("ledger.stm.example", NodeKey.generate().public_key)
     refused = run("ledger", "verify-bundle", str(bundle), "--vkey", other, ok=False)
     assert "not signed by the trusted verifier key" in refused.output
+
+
+def test_a_bundle_signed_again_under_the_origin_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    """Mallory re-signs every entry and checkpoint with a fresh key under the hospital's origin
+    and names that key in the header: consistent in itself, so only a trusted key tells."""
+    for i in range(5):
+        run("--data-dir", str(data_dir), "attest", "--statement", f"s{i}")
+    real = tmp_path / "real.jsonl.gz"
+    run("--data-dir", str(data_dir), "ledger", "export", str(real))
+    forged = Forgery(NodeKey.generate()).resign(real, tmp_path / "forged.jsonl.gz")
+    node = Node.open(data_dir)
+    pinned = node.vkey
+    node.close()
+    for where in (("--vkey", pinned), ("--data-dir", str(data_dir))):
+        refused = run("ledger", "verify-bundle", str(forged), *where, ok=False)
+        assert "not signed by the trusted verifier key" in refused.output
+        assert "6 entries intact" in run("ledger", "verify-bundle", str(real), *where).output
+    assert "this node's own key" in run("ledger", "verify-bundle", str(real), "--data-dir",
+                                        str(data_dir)).output  # fmt: skip
+    for bundle in (real, forged):  # no key and no node: nothing to check against
+        refused = run("ledger", "verify-bundle", str(bundle), ok=False)
+        assert refused.output.startswith(
+            "Error: no trusted key for ledger.stm.example: pin the vkey each node publishes with "
+            "--vkey"
+        )
 
 
 def _rewrite(path: Path, edit) -> None:
@@ -182,7 +209,7 @@ def test_tampered_bundles_fail(data_dir: Path, tmp_path: Path, edit, expected: s
     bundle = tmp_path / "b.jsonl"
     run("--data-dir", str(data_dir), "ledger", "export", str(bundle))
     _rewrite(bundle, edit)
-    result = run("ledger", "verify-bundle", str(bundle), ok=False)
+    result = run("ledger", "verify-bundle", str(bundle), "--data-dir", str(data_dir), ok=False)
     assert expected in result.output
 
 
@@ -207,5 +234,5 @@ def test_damaged_compressed_bundle_is_a_clear_error(data_dir: Path, tmp_path: Pa
     run("--data-dir", str(data_dir), "ledger", "export", str(bundle))
     raw = bundle.read_bytes()
     bundle.write_bytes(raw[: len(raw) - 40])
-    result = run("ledger", "verify-bundle", str(bundle), ok=False)
+    result = run("ledger", "verify-bundle", str(bundle), "--data-dir", str(data_dir), ok=False)
     assert "cannot read" in result.output

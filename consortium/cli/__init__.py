@@ -24,15 +24,18 @@ from consortium.cli.common import (
     as_option,
     data_dir_option,
     err,
+    keyring,
     main,
     opened,
     out,
     pass_ctx,
     progress_bar,
+    refusals,
+    vkeys_option,
 )
 from consortium.crypto.keys import b64encode
 from consortium.ledger.audit import AuditReport
-from consortium.ledger.bundle import BundleError, export_bundle, verify_bundle
+from consortium.ledger.bundle import BundleError, export_bundle, read_header, verify_bundle
 from consortium.node import NodeConfigError, init_node
 
 __all__ = ["main"]
@@ -283,24 +286,29 @@ def ledger_export(ctx: Context, file: Path) -> None:
 
 @ledger.command("verify-bundle")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--vkey", help="The verifier key you trust for this node (else: the bundle's own).")
+@vkeys_option
 @_quick_option
 @_workers_option
-def ledger_verify_bundle(file: Path, vkey: str | None, quick: bool, workers: int) -> None:
-    """Verify a bundle offline, with no database."""
+@data_dir_option
+@pass_ctx
+def ledger_verify_bundle(
+    ctx: Context, file: Path, vkeys: tuple[str, ...], quick: bool, workers: int
+) -> None:
+    """Verify a bundle offline, with no database, against the node's key you trust (--vkey, or
+    the one your node recorded); never against the key the bundle names."""
     try:
+        origin = read_header(file).origin
+        with refusals():
+            trusted = keyring(ctx, vkeys)
+            vkey = trusted.vkey(origin)
         with progress_bar("verifying", None) as advance:
             bundle, report = verify_bundle(
                 file, trusted_vkey=vkey, signatures=not quick, workers=workers, progress=advance
             )
     except BundleError as exc:
         raise click.ClickException(str(exc)) from exc
-    if vkey is None:
-        err.print(
-            f"Note: trusting the key in the bundle ({bundle.header.get('vkey')}); "
-            "pass --vkey to pin the one you know."
-        )
     _report(report, f"bundle of {bundle.header.get('name')!r}")
+    out.print(f"  checked with {trusted.source(origin)}: {vkey}", highlight=False)
 
 
 # --- demo -----------------------------------------------------------------------------------------
