@@ -10,10 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from forgery import Forgery
+from sqlalchemy import update
 
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
 from consortium.crypto.note import vkey
+from consortium.ledger.log import ENTRY
 from consortium.node import Node
 
 
@@ -236,3 +238,24 @@ def test_damaged_compressed_bundle_is_a_clear_error(data_dir: Path, tmp_path: Pa
     bundle.write_bytes(raw[: len(raw) - 40])
     result = run("ledger", "verify-bundle", str(bundle), "--data-dir", str(data_dir), ok=False)
     assert "cannot read" in result.output
+
+
+def test_checkpoint_refuses_to_sign_over_an_edited_row(data_dir: Path) -> None:
+    run("--data-dir", str(data_dir), "attest", "--statement", "first")
+    node = Node.open(data_dir)
+    with node.ledger.transaction() as tx:  # appended, not yet under a checkpoint
+        tx.append("attestation", "operator", {"statement": "second"})
+    [data] = node.ledger.entries(2, 3)
+    with node.engine.begin() as conn:
+        conn.execute(
+            update(ENTRY).where(ENTRY.c.idx == 2).values(data=data.replace(b"second", b"SECOND"))
+        )
+    node.close()
+    refused = run("--data-dir", str(data_dir), "checkpoint", ok=False)
+    assert refused.output == (
+        "Error: refusing to sign a checkpoint at size 3: entry 2 was changed after it was "
+        "signed; run `consortium verify` to see what else\n"
+    )
+    node = Node.open(data_dir)
+    assert node.ledger.latest_checkpoint().split("\n")[1] == "2"  # nothing signed
+    node.close()

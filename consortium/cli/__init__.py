@@ -92,9 +92,12 @@ def serve(ctx: Context, host: str, port: int, workers: int) -> None:
 def checkpoint(ctx: Context) -> None:
     """Sign a checkpoint for the ledger as it is now (if it grew since the last one)."""
     node = ctx.open()
-    note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
+    try:
+        with refusals():
+            note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
+    finally:
+        node.close()
     click.echo(note, nl=False)
-    node.close()
 
 
 @main.group()

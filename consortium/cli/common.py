@@ -18,6 +18,7 @@ from consortium import __version__
 from consortium.auth.roles import OPERATOR, Actor
 from consortium.crypto.note import NoteError
 from consortium.errors import DomainError, flatten_messages
+from consortium.ledger.log import LedgerIntegrityError
 from consortium.node import Node, NodeConfigError
 from consortium.node.config import CONFIG_FILE
 from consortium.registry.keyring import Keyring, KeyringError, UntrustedKey
@@ -98,8 +99,8 @@ def field_errors(messages: Any) -> str:
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """Domain refusals, invalid input and documents nobody can check (no trusted key) end the
-    command with a one-line reason."""
+    """Domain refusals, invalid input, documents nobody can check (no trusted key) and a ledger
+    the node will not sign over (an edited row) end the command with a one-line reason."""
     try:
         yield
     except DomainError as exc:
@@ -107,6 +108,8 @@ def refusals() -> Iterator[None]:
         raise click.ClickException(f"{exc.message}{detail}") from exc
     except ValidationError as exc:
         raise click.ClickException(field_errors(exc.messages)) from exc
+    except LedgerIntegrityError as exc:
+        raise click.ClickException(f"{exc}; run `consortium verify` to see what else") from exc
     except UntrustedKey as exc:
         raise click.ClickException(
             f"{exc}: pin the vkey each node publishes with --vkey (compare it with them out of "
@@ -195,6 +198,6 @@ def opened(ctx: Context) -> Iterator[Node]:
     try:
         with refusals():
             yield node
-        node.ledger.checkpoint()
+            node.ledger.checkpoint()
     finally:
         node.close()
