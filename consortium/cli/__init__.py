@@ -36,7 +36,7 @@ from consortium.cli.common import (
 from consortium.crypto.keys import b64encode
 from consortium.ledger.audit import AuditReport
 from consortium.ledger.bundle import BundleError, export_bundle, read_header, verify_bundle
-from consortium.node import NodeConfigError, init_node
+from consortium.node import Node, NodeConfigError, init_node
 
 __all__ = ["main"]
 
@@ -255,15 +255,47 @@ def _report(report: AuditReport, what: str) -> None:
 @main.command()
 @_quick_option
 @_workers_option
+@click.option(
+    "--projections",
+    is_flag=True,
+    help="Also rebuild every table the API answers from in a scratch space and name each "
+    "row that differs from the live one.",
+)
 @data_dir_option
 @pass_ctx
-def verify(ctx: Context, quick: bool, workers: int) -> None:
-    """Verify the node's ledger: chain, signatures, Merkle root and every checkpoint."""
+def verify(ctx: Context, quick: bool, workers: int, projections: bool) -> None:
+    """Verify the node's ledger: chain, signatures, Merkle root and every checkpoint; with
+    --projections, also the tables the API answers from against the ledger."""
     node = ctx.open()
-    with progress_bar("verifying", node.ledger.size()) as advance:
-        report = node.audit(signatures=not quick, workers=workers, progress=advance)
-    node.close()
-    _report(report, "ledger")
+    try:
+        with progress_bar("verifying", node.ledger.size()) as advance:
+            report = node.audit(signatures=not quick, workers=workers, progress=advance)
+        _report(report, "ledger")
+        if projections:
+            _check_projections(node)
+    finally:
+        node.close()
+
+
+def _check_projections(node: Node) -> None:
+    from consortium.projections import check
+    from consortium.registry.sealed import SealError
+
+    with progress_bar("rebuilding in scratch", node.ledger.size()) as advance:
+        try:
+            found = check(node.ledger, advance)
+        except SealError as exc:
+            raise click.ClickException(f"the projections cannot be rebuilt: {exc}") from exc
+    if not found:
+        out.print("[green]OK[/] projections: every row is what the ledger gives.")
+        return
+    for difference in found:
+        err.print(f"  {difference}", markup=False, highlight=False)
+    rows = len({(d.table, repr(d.key)) for d in found})
+    raise click.ClickException(
+        f"{rows} projection row{'s differ' if rows > 1 else ' differs'} from the ledger; "
+        "`consortium rebuild` restores them from it"
+    )
 
 
 @main.group()

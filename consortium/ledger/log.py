@@ -272,6 +272,10 @@ class Ledger:
         self._key = key
         self._writer = writer(engine)
 
+    def on(self, engine: Engine) -> Ledger:
+        """This ledger's identity and key over another database, e.g. a scratch copy."""
+        return Ledger(engine, self.origin, self._key, self.clock)
+
     # --- writes ------------------------------------------------------------------------------
 
     @contextmanager
