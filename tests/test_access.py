@@ -19,6 +19,7 @@ from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.node import Node
 from consortium.projections import rebuild, snapshot
 from consortium.registry import datasets
+from consortium.registry.keyring import Keyring, UntrustedKey
 
 
 @pytest.fixture
@@ -179,13 +180,17 @@ def test_submit_approve_grant_verify(world: tuple[Node, Node, str, str]) -> None
     assert doc["valid_until"] <= "2027-12-31"  # capped by the contract's end
 
     file = grants.grant_file(hospital.engine, rita, grant["id"], hospital.vkey)
-    summary = grants.verify_grant_file(file)
+    pinned = Keyring.pinned([hospital.vkey])
+    summary = grants.verify_grant_file(file, pinned)
     assert summary["grant"] == grant["id"] and summary["expired"] is False
     tampered = {**file, "document": {**doc, "valid_until": "2099-12-31"}}
     with pytest.raises(Invalid, match="does not verify"):
-        grants.verify_grant_file(tampered)
-    with pytest.raises(Invalid, match="issuer"):
-        grants.verify_grant_file(file, trusted_vkey=world[1].vkey)
+        grants.verify_grant_file(tampered, pinned)
+    with pytest.raises(UntrustedKey, match=f"no trusted key for {hospital.origin}"):
+        grants.verify_grant_file(file, Keyring.pinned([world[1].vkey]))
+    # The key the file carries is never trusted on its own.
+    with pytest.raises(UntrustedKey):
+        grants.verify_grant_file(file, Keyring())
     assert requests.get_request(hospital.engine, rita, rid)["grant_id"] == grant["id"]
 
     # Illegal from here on: approve twice, deny or return a decided request.
@@ -356,7 +361,12 @@ def test_grants_are_revoked_and_expire(world: tuple[Node, Node, str, str]) -> No
     assert expired.body["grant"] == second
     refused(hospital, lambda: revoke(second), Conflict)  # an expired grant cannot be revoked
     file = grants.grant_file(hospital.engine, rita, second, hospital.vkey)
-    assert grants.verify_grant_file(file, today=until + timedelta(days=1))["expired"] is True
+    assert (
+        grants.verify_grant_file(
+            file, Keyring().add_recorded(hospital.engine), today=until + timedelta(days=1)
+        )["expired"]
+        is True
+    )
 
 
 def test_access_state_rebuilds_from_the_ledger(world: tuple[Node, Node, str, str]) -> None:
@@ -759,7 +769,9 @@ def test_terminating_a_contract_ends_its_grants_and_its_open_requests(
             why,
             g["valid_until"],
         )
-        entry = event_from_entry(g["entry"], hospital.ledger.entries(g["entry"], g["entry"] + 1)[0])
+        with hospital.engine.connect() as conn:
+            data = hospital.ledger.entries(g["entry"], g["entry"] + 1)[0]
+            entry = event_from_entry(conn, g["entry"], data)
         assert (entry.kind, entry.body) == ("grant.revoked", {"grant": g["grant"], "reason": why})
     assert grants.get_grant(hospital.engine, sam, revoked)["end_reason"] == "project ended"
     for holder, grant in (("rita", active), ("ravi", suspended)):

@@ -9,10 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
+from forgery import Forgery
+from sqlalchemy import update
 
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
 from consortium.crypto.note import vkey
+from consortium.ledger.log import ENTRY
 from consortium.node import Node
 
 
@@ -153,9 +156,35 @@ def test_bundle_round_trip_offline(data_dir: Path, tmp_path: Path, name: str) ->
         p.unlink()
     result = run("ledger", "verify-bundle", str(bundle), "--vkey", pinned)
     assert "31 entries intact" in result.output
+    assert f"checked with the key you pinned: {pinned}" in result.output
     other = vkey("ledger.stm.example", NodeKey.generate().public_key)
     refused = run("ledger", "verify-bundle", str(bundle), "--vkey", other, ok=False)
     assert "not signed by the trusted verifier key" in refused.output
+
+
+def test_a_bundle_signed_again_under_the_origin_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    """Mallory re-signs every entry and checkpoint with a fresh key under the hospital's origin
+    and names that key in the header: consistent in itself, so only a trusted key tells."""
+    for i in range(5):
+        run("--data-dir", str(data_dir), "attest", "--statement", f"s{i}")
+    real = tmp_path / "real.jsonl.gz"
+    run("--data-dir", str(data_dir), "ledger", "export", str(real))
+    forged = Forgery(NodeKey.generate()).resign(real, tmp_path / "forged.jsonl.gz")
+    node = Node.open(data_dir)
+    pinned = node.vkey
+    node.close()
+    for where in (("--vkey", pinned), ("--data-dir", str(data_dir))):
+        refused = run("ledger", "verify-bundle", str(forged), *where, ok=False)
+        assert "not signed by the trusted verifier key" in refused.output
+        assert "6 entries intact" in run("ledger", "verify-bundle", str(real), *where).output
+    assert "this node's own key" in run("ledger", "verify-bundle", str(real), "--data-dir",
+                                        str(data_dir)).output  # fmt: skip
+    for bundle in (real, forged):  # no key and no node: nothing to check against
+        refused = run("ledger", "verify-bundle", str(bundle), ok=False)
+        assert refused.output.startswith(
+            "Error: no trusted key for ledger.stm.example: pin the vkey each node publishes with "
+            "--vkey"
+        )
 
 
 def _rewrite(path: Path, edit) -> None:
@@ -182,7 +211,7 @@ def test_tampered_bundles_fail(data_dir: Path, tmp_path: Path, edit, expected: s
     bundle = tmp_path / "b.jsonl"
     run("--data-dir", str(data_dir), "ledger", "export", str(bundle), "--for", "members")
     _rewrite(bundle, edit)
-    result = run("ledger", "verify-bundle", str(bundle), ok=False)
+    result = run("ledger", "verify-bundle", str(bundle), "--data-dir", str(data_dir), ok=False)
     assert expected in result.output
 
 
@@ -207,5 +236,26 @@ def test_damaged_compressed_bundle_is_a_clear_error(data_dir: Path, tmp_path: Pa
     run("--data-dir", str(data_dir), "ledger", "export", str(bundle), "--for", "members")
     raw = bundle.read_bytes()
     bundle.write_bytes(raw[: len(raw) - 40])
-    result = run("ledger", "verify-bundle", str(bundle), ok=False)
+    result = run("ledger", "verify-bundle", str(bundle), "--data-dir", str(data_dir), ok=False)
     assert "cannot read" in result.output
+
+
+def test_checkpoint_refuses_to_sign_over_an_edited_row(data_dir: Path) -> None:
+    run("--data-dir", str(data_dir), "attest", "--statement", "first")
+    node = Node.open(data_dir)
+    with node.ledger.transaction() as tx:  # appended, not yet under a checkpoint
+        tx.append("attestation", "operator", {"statement": "second"})
+    [data] = node.ledger.entries(2, 3)
+    with node.engine.begin() as conn:
+        conn.execute(
+            update(ENTRY).where(ENTRY.c.idx == 2).values(data=data.replace(b"second", b"SECOND"))
+        )
+    node.close()
+    refused = run("--data-dir", str(data_dir), "checkpoint", ok=False)
+    assert refused.output == (
+        "Error: refusing to sign a checkpoint at size 3: entry 2 was changed after it was "
+        "signed; run `consortium verify` to see what else\n"
+    )
+    node = Node.open(data_dir)
+    assert node.ledger.latest_checkpoint().split("\n")[1] == "2"  # nothing signed
+    node.close()

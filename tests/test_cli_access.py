@@ -9,6 +9,9 @@ import scenario
 from click.testing import CliRunner
 
 from consortium.cli import main
+from consortium.contracts.signing import sign_document
+from consortium.crypto.keys import NodeKey
+from consortium.crypto.note import vkey
 from consortium.registry import datasets
 
 
@@ -26,7 +29,7 @@ def test_request_to_verified_grant(tmp_path: Path) -> None:
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     scenario.active(hospital, institute, ds)
-    other_vkey = institute.vkey
+    other_vkey, hospital_vkey, origin = institute.vkey, hospital.vkey, hospital.origin
     hospital.close()
     institute.close()
     home = tmp_path / "hospital"
@@ -54,14 +57,40 @@ def test_request_to_verified_grant(tmp_path: Path) -> None:
     grant_id = json.loads(run(home, "request", "show", rid, "--as", "rita").output)["grant_id"]
     file = tmp_path / "grant.json"
     run(home, "grant", "export", grant_id, "--output", str(file), "--as", "rita")
-    verified = run(None, "grant", "verify", str(file)).output
+    verified = run(None, "grant", "verify", str(file), "--vkey", hospital_vkey).output
     assert f"OK grant {grant_id}" in verified and "valid" in verified
+    assert "checked with the key you pinned" in verified
+    # A node that recorded the issuer (as a member, or its own key) needs no --vkey.
+    at_institute = run(tmp_path / "institute", "grant", "verify", str(file)).output
+    assert "checked with the key this node recorded for the member" in at_institute
+    assert "this node's own key" in run(home, "grant", "verify", str(file)).output
+    # No key and no node: nothing to check against, so no OK.
+    untrusted = run(None, "grant", "verify", str(file), ok=False).output
+    assert f"Error: no trusted key for {origin}: pin the vkey each node publishes" in untrusted
     wrong = run(None, "grant", "verify", str(file), "--vkey", other_vkey, ok=False).output
-    assert "issuer mismatch" in wrong
-    forged = json.loads(file.read_text())
-    forged["document"]["valid_until"] = "2099-12-31"
-    file.write_text(json.dumps(forged))
-    assert "does not verify" in run(None, "grant", "verify", str(file), ok=False).output
+    assert f"no trusted key for {origin}" in wrong
+
+    # Mallory signs a grant to herself with a fresh key under the hospital's origin, and puts
+    # that key in the file: refused whichever way the issuer's key is trusted.
+    grant = json.loads(file.read_text())
+    holder = {"username": "mallory", "investigator": "Mallory", "institution": "Nowhere"}
+    document = {**grant["document"], "holder": holder}
+    mallory = NodeKey.generate()
+    forged = {"document": document, "signature": sign_document(mallory, document),
+              "vkey": vkey(origin, mallory.public_key)}  # fmt: skip
+    forged_file = tmp_path / "mallory.json"
+    forged_file.write_text(json.dumps(forged))
+    for where, pin in ((None, ["--vkey", hospital_vkey]), (tmp_path / "institute", []),
+                       (home, [])):  # fmt: skip
+        refused = run(where, "grant", "verify", str(forged_file), *pin, ok=False).output
+        assert "the signature does not verify" in refused and "Mallory" not in refused
+    assert "no trusted key" in run(None, "grant", "verify", str(forged_file), ok=False).output
+
+    edited = json.loads(file.read_text())
+    edited["document"]["valid_until"] = "2099-12-31"
+    file.write_text(json.dumps(edited))
+    refused = run(None, "grant", "verify", str(file), "--vkey", hospital_vkey, ok=False).output
+    assert "does not verify" in refused
 
     output = tmp_path / "output.json"
     output.write_text(json.dumps({"kind": "publication", "title": "HbA1c", "doi": "10.1000/j.1"}))

@@ -11,6 +11,7 @@ import pytest
 import scenario
 from click.testing import CliRunner
 from conftest import token_for
+from forgery import Forgery
 from marshmallow import ValidationError
 
 from consortium.alliance import compensation
@@ -18,10 +19,13 @@ from consortium.alliance.ledgers import LedgerReadError
 from consortium.api import create_app
 from consortium.cli import main
 from consortium.contracts.signing import document_digest
+from consortium.crypto.keys import NodeKey
+from consortium.crypto.note import vkey
 from consortium.disclosure.views import export_ledger
 from consortium.errors import Conflict, Forbidden, Invalid
 from consortium.node import Node
 from consortium.registry import datasets
+from consortium.registry.keyring import Keyring
 
 PROPOSAL = {"event_weights": scenario.CREDIT_WEIGHTS, "method": "proportional"}
 World = scenario.CreditWorld
@@ -185,7 +189,8 @@ def test_runs_at_the_console(world: World, tmp_path: Path) -> None:
     )
 
 
-def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> None:
+def paid_and_exported(world: World, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """A run under accepted rules, and a bundle of the hospital's ledger that holds it."""
     hospital, institute, _ = world
     scenario.accepted_rules(hospital, institute, PROPOSAL)
     today = days_on(hospital, 3)
@@ -193,15 +198,22 @@ def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> N
     hospital.ledger.checkpoint()
     own = tmp_path / "hospital.jsonl"
     export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
-    found, differences = compensation.verify_run(body["run"], [own])
+    return body, own
+
+
+def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> None:
+    hospital, institute, _ = world
+    body, own = paid_and_exported(world, tmp_path)
+    keys = Keyring.pinned([hospital.vkey])
+    found, differences = compensation.verify_run(body["run"], [own], keyring=keys)
     assert found == body and differences == []
 
     with pytest.raises(LedgerReadError, match="no bundle given holds compensation run 'run-x'"):
-        compensation.verify_run("run-x", [own])
+        compensation.verify_run("run-x", [own], keyring=keys)
     peer = tmp_path / "institute.jsonl"
     export_ledger(institute.ledger, institute.name, institute.public_key, peer, audience="members")
     with pytest.raises(LedgerReadError, match="the run did not read the ledger of"):
-        compensation.verify_run(body["run"], [own, peer])
+        compensation.verify_run(body["run"], [own, peer], keyring=keys)
 
     # A node that signed a run paying someone else: the recomputation names every amount.
     doctored = {**body, "run": "run-doctored", "payees": [
@@ -210,7 +222,7 @@ def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> N
     hospital.ledger.append(compensation.RUN, "lee", doctored)
     hospital.ledger.checkpoint()
     export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
-    _, differences = compensation.verify_run("run-doctored", [own])
+    _, differences = compensation.verify_run("run-doctored", [own], keyring=keys)
     [fund] = [i for i, p in enumerate(body["payees"]) if p["kind"] == "fund"]
     assert differences == [f"payees.{fund}.paid: it says '0.00', the ledgers give '70.00'"]
 
@@ -221,8 +233,40 @@ def test_anyone_pays_a_run_again_from_bundles(world: World, tmp_path: Path) -> N
     )  # fmt: skip
     assert result.exit_code == 1
     assert "Error: 1 amount of the run run-doctored (1000.00 EUR" in result.output
-    result = CliRunner().invoke(main, ["compensation", "verify", body["run"], "--bundle", str(own)])
+    result = CliRunner().invoke(main, ["compensation", "verify", body["run"], "--bundle", str(own),
+                                       "--data-dir", str(tmp_path / "institute")])  # fmt: skip
     assert result.exit_code == 0 and "Every amount of the run" in result.output
+    assert "checked with the key this node recorded for the member" in result.output
+
+
+def test_a_run_in_a_ledger_signed_again_under_the_origin_is_refused(
+    world: World, tmp_path: Path
+) -> None:
+    """Mallory re-signs the hospital's ledger, its run and the cut the run names, with a fresh
+    key under the hospital's origin: every amount recomputes, so only a trusted key tells."""
+    hospital, institute, _ = world
+    body, own = paid_and_exported(world, tmp_path)
+    mallory = Forgery(NodeKey.generate())
+    forged = mallory.resign(own, tmp_path / "forged.jsonl")
+    # Consistent in itself: checked with the key it names, every amount holds.
+    own_key = Keyring.pinned([vkey(hospital.origin, mallory.key.public_key)])
+    assert compensation.verify_run(body["run"], [forged], keyring=own_key)[1] == []
+    real = Keyring.pinned([hospital.vkey])
+    assert compensation.verify_run(body["run"], [own], keyring=real)[1] == []
+    with pytest.raises(LedgerReadError, match="not signed by the trusted verifier key"):
+        compensation.verify_run(body["run"], [forged], keyring=real)
+    with pytest.raises(LedgerReadError, match="not signed by the trusted verifier key"):
+        compensation.verify_run(
+            body["run"], [forged], keyring=Keyring().add_recorded(institute.engine)
+        )
+    hospital.close()
+    for bundle in (own, forged):  # no key and no node: refused, saying why
+        result = CliRunner().invoke(main, ["compensation", "verify", body["run"], "--bundle",
+                                           str(bundle)])  # fmt: skip
+        assert result.exit_code == 1
+        assert result.output.startswith(
+            f"Error: no trusted key for {hospital.origin}: pin the vkey each node publishes"
+        )
 
 
 def test_runs_over_the_api(world: World) -> None:
@@ -322,4 +366,5 @@ def test_a_run_reads_members_bundles_too(world: World, tmp_path: Path) -> None:
     assert [c["origin"] for c in body["checkpoints"]] == sorted([hospital.origin, institute.origin])
     hospital.ledger.checkpoint()
     export_ledger(hospital.ledger, hospital.name, hospital.public_key, own, audience="members")
-    assert compensation.verify_run(body["run"], [own, peer])[1] == []
+    keys = Keyring.pinned([hospital.vkey, institute.vkey])
+    assert compensation.verify_run(body["run"], [own, peer], keyring=keys)[1] == []

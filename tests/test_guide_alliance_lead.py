@@ -607,8 +607,13 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     assert verified.stderr == ""
     shown(verified.stdout)
     assert verified.stdout.startswith(f"Every figure of the report by {HOSPITAL} for ")
-    trusting = run("report", "verify", "report.json", *bundles)
-    shown(trusting.stderr)
+    # The keys in the bundles are never trusted on their own: with none pinned and no node,
+    # refused before anything is read; on the institute's node, the keys it recorded serve.
+    quoted(run("report", "verify", "report.json", *bundles, ok=False))
+    at_institute = run("report", "verify", "report.json", *bundles, "--data-dir", a.institute)
+    recorded = f"{HOSPITAL} checked with the key this node recorded for the member"
+    assert recorded in at_institute.stdout
+    shown(f"{INSTITUTE} checked with the key this node recorded for the member")
     # Both runs, paid again from both bundles: the institute's holds one entry more than the
     # first run read.
     for run_id in (run1, run2):
@@ -630,7 +635,7 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     quoted(run("report", "verify", "forged.json", *bundles, *pinned, ok=False))
     unchanged = {k: v for k, v in full.items() if k not in report.UNSIGNED}
     a.write("resigned.json", report.sign(unchanged, NodeKey.generate(), HOSPITAL))
-    quoted(run("report", "verify", "resigned.json", *bundles, ok=False))
+    quoted(run("report", "verify", "resigned.json", *bundles, *pinned, ok=False))
     a.write("doctored.json", report.sign(content, node_key(a.hospital), HOSPITAL))
     doctored = run("report", "verify", "doctored.json", *bundles, *pinned, ok=False)
     quoted(doctored)
@@ -649,7 +654,8 @@ def test_the_leads_path_from_rules_to_a_verified_report(
     quoted(run("report", "verify", "report.json", *bundles, "--bundle", "ngi-copy.jsonl.gz",
                ok=False))  # fmt: skip
     impostor = Alliance.init(tmp_path / "impostor", "Impostor", INSTITUTE)
-    quoted(run("report", "verify", "report.json", *bundles, "--vkey", impostor, ok=False))
+    quoted(run("report", "verify", "report.json", *bundles, "--vkey", a.vkeys[HOSPITAL],
+               "--vkey", impostor, ok=False))  # fmt: skip
     # A vkey whose parts do not belong together (the hospital's name, the institute's key).
     _, key_id, key = a.vkeys[INSTITUTE].split("+", 2)
     mixed = f"{HOSPITAL}+{key_id}+{key}"
@@ -750,7 +756,8 @@ def test_every_refusal_the_guide_quotes_is_real(
     assert message.startswith(f"this node already signed version 1 of '{HOSPITAL}' (digest ")
     shown(message)
     built = a.lead("report", "build", "--from", day1[0], "--to", day1[1], "-o", "figures.json")
-    quoted(run("report", "verify", "figures.json", "--bundle", "st-marys-early.jsonl.gz", ok=False))
+    quoted(run("report", "verify", "figures.json", "--bundle", "st-marys-early.jsonl.gz",
+               "--vkey", a.vkeys[HOSPITAL], ok=False))  # fmt: skip
     # The institution line, "Data providers", is paid to the hospital under its own name.
     figures = json.loads((tmp_path / "figures.json").read_text(encoding="utf-8"))
     assert "Wrote figures.json" in built.stderr

@@ -415,7 +415,8 @@ def test_the_researchers_path_from_search_to_deletion(practice: Practice) -> Non
         assert f"`{field}`" in GUIDE.text()
     pinned = run("grant", "verify", grant_file, "--vkey", p.vkeys[HOSPITAL]).stdout
     assert pinned.splitlines() == [
-        f"OK grant {gid} signed by {HOSPITAL}; valid, {begins.isoformat()} to {until}; holder "
+        f"OK grant {gid} signed by {HOSPITAL} (checked with the key you pinned); valid, "
+        f"{begins.isoformat()} to {until}; holder "
         "Dr Sara Lindgren (Northern Genomics Institute)",
         "Revocation cannot be checked offline: ask the issuing node "
         f"(GET /api/v1/grants/{gid}/status, no sign-in needed) or read its ledger.",
@@ -435,10 +436,12 @@ def test_the_researchers_path_from_search_to_deletion(practice: Practice) -> Non
         }
         compact = json.dumps(status.get_json(), separators=(",", ":"), sort_keys=True)
         shown(compact.replace(held["digest"], "DIGEST").split("DIGEST")[1])
-    trusting = run("grant", "verify", grant_file).stdout
-    note = "Note: trusted the key in the file; pass --vkey to pin the issuer's key."
-    assert note in trusting
-    shown(note)
+    # The institute's node recorded the hospital's key; with no key and no node: refused.
+    at_home = run("grant", "verify", grant_file, "--data-dir", p.institute).stdout
+    recorded = "(checked with the key this node recorded for the member)"
+    assert recorded in at_home
+    shown(recorded)
+    shown(error(run("grant", "verify", grant_file, ok=False)))
 
     # Section 8: a preprint; a derived dataset the steward registers with its provenance.
     preprint = p.write("preprint.json", GUIDE.json("preprint"))
@@ -749,7 +752,8 @@ def test_every_refusal_the_guide_quotes_is_real(
     assert_quoted(run("grant", "verify", grant_file, "--vkey", p.vkeys[INSTITUTE], ok=False))
     edited = json.loads(grant_file.read_text(encoding="utf-8"))
     edited["document"]["valid_until"] = "2099-12-31"
-    assert_quoted(run("grant", "verify", p.write("edited.json", edited), ok=False))
+    assert_quoted(run("grant", "verify", p.write("edited.json", edited), "--vkey",
+                      p.vkeys[HOSPITAL], ok=False))  # fmt: skip
     assert_quoted(run("grant", "verify", p.root / "contract-for-ngi.json", ok=False))
 
     # Outputs.

@@ -428,7 +428,9 @@ def test_reviewing_requests_and_looking_after_grants(nodes: Nodes) -> None:
     start = guide_json("contract-values")["terms"]["term"]["start"]
     assert document["valid_from"] == max(datetime.now(UTC).date().isoformat(), start)
     verified = run("grant", "verify", exported, "--vkey", nodes.vkeys[HOSPITAL]).stdout
-    assert f"OK grant {grant} signed by {HOSPITAL}; valid, " in verified
+    assert f"OK grant {grant} signed by {HOSPITAL} (checked with the key you pinned); valid, " in (
+        verified
+    )
 
     # Section 19: the incident suspends the grant in one action; closing it reinstates it.
     incident = last_line(

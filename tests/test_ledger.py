@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from sqlalchemy import update
 
 from consortium.crypto.note import Checkpoint, Verifier
 from consortium.ledger import merkle
 from consortium.ledger.entry import parse_entry
-from consortium.ledger.log import ProofError
+from consortium.ledger.log import ENTRY, NODE, LedgerIntegrityError, ProofError
 from consortium.node import Node
 
 
@@ -81,3 +84,50 @@ def test_failed_transaction_writes_nothing(node: Node) -> None:
 def test_out_of_range_proofs_are_refused(node: Node, call: str, args: tuple) -> None:
     with pytest.raises(ProofError):
         getattr(node.ledger, call)(*args)
+
+
+def _edit_entry(node: Node, index: int) -> None:
+    [data] = node.ledger.entries(index, index + 1)
+    with node.engine.begin() as conn:
+        conn.execute(
+            update(ENTRY).where(ENTRY.c.idx == index).values(data=data.replace(b"ment", b"MENT"))
+        )
+
+
+def _edit_node(node: Node, _: int) -> None:
+    with node.engine.begin() as conn:
+        conn.execute(update(NODE).where(NODE.c.level == 1, NODE.c.idx == 3).values(hash=bytes(32)))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "at", "reason"),
+    [
+        (_edit_entry, 5, "entry 5 was changed after it was signed"),
+        (_edit_entry, 8, "entry 8 was changed after it was signed"),  # the newest
+        (_edit_node, 0, "the stored tree node (level 1, index 3) does not match the entries"),
+    ],
+    ids=["edited-entry", "edited-newest-entry", "edited-tree-node"],
+)
+def test_a_checkpoint_is_not_signed_over_an_edited_row(
+    node: Node, tamper, at: int, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Entries appended since the last checkpoint are checked from their stored bytes before
+    a checkpoint vouches for them: a row edited in between is refused, and nothing signed."""
+    _fill(node, 8)  # entries 1 to 8, after the genesis checkpoint at size 1
+    tamper(node, at)
+    before = node.ledger.checkpoints()
+    with pytest.raises(LedgerIntegrityError, match=f"at size 9: {re.escape(reason)}"):
+        node.ledger.checkpoint()
+    assert node.ledger.checkpoints() == before
+    assert f"refusing to sign a checkpoint at size 9: {reason}" in caplog.text
+
+
+def test_checkpoints_check_only_what_they_sign_first(node: Node) -> None:
+    """An entry already under a signed checkpoint is the audit's to find; the next checkpoint
+    checks the entries after it, and signs when they are intact."""
+    _fill(node, 4)
+    node.ledger.checkpoint()
+    _fill(node, 3)
+    assert node.ledger.checkpoint() is not None
+    assert [Checkpoint.parse_text(n.split("\n\n")[0] + "\n").size
+            for n in node.ledger.checkpoints()] == [1, 5, 8]  # fmt: skip

@@ -13,6 +13,7 @@ import pytest
 import scenario
 from click.testing import CliRunner
 from conftest import add_people, token_for
+from forgery import Forgery
 
 from consortium.access import outputs, requests
 from consortium.alliance import compensation, contributions, ledgers, report
@@ -20,10 +21,12 @@ from consortium.alliance.facts import Facts, fold
 from consortium.api import create_app
 from consortium.cli import main
 from consortium.crypto.keys import NodeKey
+from consortium.crypto.note import vkey
 from consortium.disclosure.views import export_ledger
 from consortium.errors import Conflict, Forbidden, Invalid
 from consortium.node import Node
 from consortium.registry import datasets
+from consortium.registry.keyring import Keyring, UntrustedKey
 
 PROPOSAL = {"event_weights": scenario.CREDIT_WEIGHTS, "method": "shapley"}
 World = scenario.CreditWorld
@@ -151,23 +154,67 @@ def test_verify_recomputes_every_figure_from_bundles(world: World, tmp_path: Pat
     datasets.register_dataset(hospital.ledger, scenario.actor(hospital, "sam"), scenario.metadata())
     hospital.ledger.checkpoint()
     own_file = bundle(hospital, tmp_path / "hospital.jsonl.gz")
-    assert report.verify(signed, [own_file, peer_file]) == []
+    keys = Keyring.pinned([hospital.vkey, institute.vkey])
+    assert report.verify(signed, [own_file, peer_file], keyring=keys) == []
 
     # The hospital signs a report with a figure changed: the recomputation shows it.
     forged = json.loads(json.dumps(signed))
     forged["summary"]["institutions"][0]["share"] = "50.00"
     content = {k: v for k, v in forged.items() if k not in report.UNSIGNED}
     forged = report.sign(content, hospital.key, hospital.origin)
-    [difference] = report.verify(forged, [own_file, peer_file])
+    [difference] = report.verify(forged, [own_file, peer_file], keyring=keys)
     assert difference.startswith("summary.institutions.0.share: it says '50.00'")
     # Anyone else signing in the hospital's name is refused.
     impostor = report.sign(content, NodeKey.generate(), hospital.origin)
     with pytest.raises(report.ReportError, match="but not with that node's key"):
-        report.verify(impostor, [own_file, peer_file])
+        report.verify(impostor, [own_file, peer_file], keyring=keys)
     # Changed without signing again: refused outright.
     signed["summary"]["totals"]["worth"] = "11.000000"
     with pytest.raises(report.ReportError, match="changed after signing"):
-        report.verify(signed, [own_file, peer_file])
+        report.verify(signed, [own_file, peer_file], keyring=keys)
+
+
+def test_a_report_and_ledger_signed_again_under_the_origin_are_refused(
+    world: World, tmp_path: Path
+) -> None:
+    """Mallory re-signs the hospital's whole ledger with a fresh key under its origin, and a
+    report naming those forged cuts: every figure recomputes, so only a trusted key tells."""
+    hospital, institute, _ = world
+    peer = bundle(institute, tmp_path / "institute.jsonl")
+    signed = build(hospital, [peer])
+    own = bundle(hospital, tmp_path / "hospital.jsonl")
+    mallory = Forgery(NodeKey.generate())
+    forged_own = mallory.resign(own, tmp_path / "forged.jsonl")
+    content = mallory.rename_cuts({k: v for k, v in signed.items() if k not in report.UNSIGNED})
+    forged = report.sign(content, mallory.key, hospital.origin)
+    # Consistent in itself: checked with the key it names, every figure holds.
+    own_key = Keyring.pinned([vkey(hospital.origin, mallory.key.public_key), institute.vkey])
+    assert report.verify(forged, [forged_own, peer], keyring=own_key) == []
+    real_keys = Keyring.pinned([hospital.vkey, institute.vkey])
+    assert report.verify(signed, [own, peer], keyring=real_keys) == []
+    with pytest.raises(ledgers.LedgerReadError, match="not signed by the trusted verifier key"):
+        report.verify(forged, [forged_own, peer], keyring=real_keys)
+    # At the institute, the key it recorded for the hospital does the same.
+    at_institute = Keyring().add_recorded(institute.engine)
+    assert at_institute.source(hospital.origin) == "the key this node recorded for the member"
+    with pytest.raises(ledgers.LedgerReadError, match="not signed by the trusted verifier key"):
+        report.verify(forged, [forged_own, peer], keyring=at_institute)
+    # With no key for a ledger it names, nothing is read at all.
+    with pytest.raises(UntrustedKey, match=f"no trusted key for {hospital.origin}"):
+        report.verify(forged, [forged_own, peer], keyring=Keyring.pinned([institute.vkey]))
+    hospital.close()
+    untrusted = CliRunner().invoke(
+        main, ["report", "verify", str(tmp_path / "forged.json"), "--bundle", str(forged_own),
+               "--bundle", str(peer)] if _write(tmp_path / "forged.json", forged) else [],
+    )  # fmt: skip
+    assert untrusted.exit_code == 1
+    both = f"{institute.origin}, {hospital.origin}"  # every ledger without a key, sorted
+    assert f"Error: no trusted key for {both}: pin the vkey each node publishes" in untrusted.output
+
+
+def _write(path: Path, value: dict[str, Any]) -> bool:
+    path.write_text(json.dumps(value))
+    return True
 
 
 def test_verify_refuses_bundles_it_cannot_use(world: World, tmp_path: Path) -> None:
@@ -176,14 +223,17 @@ def test_verify_refuses_bundles_it_cannot_use(world: World, tmp_path: Path) -> N
     datasets.register_dataset(hospital.ledger, scenario.actor(hospital, "sam"), scenario.metadata())
     signed = build(hospital)
     peer = bundle(institute, tmp_path / "institute.jsonl")
+    keys = Keyring().add_recorded(hospital.engine)
     with pytest.raises(ledgers.LedgerReadError, match="no bundle given for the ledger of"):
-        report.verify(signed, [peer])
+        report.verify(signed, [peer], keyring=keys)
     with pytest.raises(ledgers.LedgerReadError, match="did not read the ledger of"):
-        report.verify(signed, [early, peer])
+        report.verify(signed, [early, peer], keyring=keys)
     with pytest.raises(ledgers.LedgerReadError, match=r"does not verify: .*covers"):
-        report.verify(signed, [early])
+        report.verify(signed, [early], keyring=keys)
     with pytest.raises(ledgers.LedgerReadError, match="not a ledger bundle"):
-        report.verify(signed, [tmp_path / "nothing.jsonl"] if _touch(tmp_path) else [])
+        report.verify(
+            signed, [tmp_path / "nothing.jsonl"] if _touch(tmp_path) else [], keyring=keys
+        )
 
 
 def _touch(tmp_path: Path) -> bool:
@@ -257,14 +307,14 @@ def test_build_and_verify_at_the_console(world: World, tmp_path: Path) -> None:
     own = tmp_path / "hospital.jsonl"
     cli("--data-dir", str(home), "ledger", "export", str(own), "--for", "members")
     done = cli("report", "verify", str(out), "--bundle", str(own), "--bundle", str(peer),
-               "--vkey", vkey).output  # fmt: skip
+               "--vkey", vkey, "--vkey", institute.vkey).output  # fmt: skip
     assert "Every figure of the report by" in done
     document = json.loads(out.read_text())
     document["summary"]["institutions"][0]["share"] = "50.00"
     content = {k: v for k, v in document.items() if k not in report.UNSIGNED}
     out.write_text(json.dumps(report.sign(content, hospital.key, hospital.origin)))
-    failed = cli("report", "verify", str(out), "--bundle", str(own), "--bundle", str(peer),
-                 ok=False).output  # fmt: skip
+    failed = cli("--data-dir", str(home), "report", "verify", str(out), "--bundle", str(own),
+                 "--bundle", str(peer), ok=False).output  # fmt: skip
     assert "summary.institutions.0.share" in failed
     assert f"Error: 1 figure of the report by {hospital.origin}" in failed
     assert "does not hold" in failed

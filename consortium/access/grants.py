@@ -2,9 +2,11 @@
 conditions, signed by the node that owns the data.
 
 The grant document is self-contained: anyone holding the issuing node's verifier key can
-check it offline (`consortium grant verify FILE`) — its signature is Ed25519 over the RFC 8785
-bytes of the document, like contracts. Whether it has been revoked since is a question for
-the issuing node (its ledger), which the offline check says plainly.
+check it offline (`consortium grant verify FILE --vkey VKEY`) — its signature is Ed25519 over
+the RFC 8785 bytes of the document, like contracts. The key must come from the person checking
+or their node, never from the file: a forger would sign with a key of their own. Whether it
+has been revoked since is a question for the issuing node (its ledger), which the offline
+check says plainly.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from consortium.contracts.lifecycle import ACTIVE as CONTRACT_ACTIVE
 from consortium.contracts.lifecycle import CONTRACT, contract_status
 from consortium.contracts.signing import check_signature, document_digest, sign_document
 from consortium.crypto.keys import NodeKey, b64encode
-from consortium.crypto.note import NoteError, Verifier
 from consortium.errors import Conflict, Forbidden, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger, LedgerTransaction
+from consortium.registry.keyring import Keyring
 from consortium.registry.members import self_member
 from consortium.text import Text
 
@@ -263,27 +265,28 @@ def expire_grants(ledger: Ledger, actor: Actor, today: date | None = None) -> li
 
 
 def verify_grant_file(
-    grant: dict[str, Any], trusted_vkey: str | None = None, today: date | None = None
+    grant: dict[str, Any], keyring: Keyring, today: date | None = None
 ) -> dict[str, Any]:
-    """Check a grant file offline. Raises Invalid naming what is wrong; returns a summary."""
+    """Check a grant file offline against the key ``keyring`` trusts for its issuer, never the
+    key the file carries (a forger would carry their own). Raises Invalid naming what is
+    wrong, `UntrustedKey` when no key is trusted for the issuer; returns a summary."""
     try:
         document, signature = grant["document"], grant["signature"]
-        verifier = Verifier.parse(trusted_vkey or grant["vkey"])
-    except (KeyError, TypeError, NoteError) as exc:
+    except (KeyError, TypeError) as exc:
         raise Invalid("not a grant file", {"file": [f"{exc.__class__.__name__}: {exc}"]}) from exc
     if not isinstance(document, dict) or document.get("type") != DOCUMENT_TYPE:
         raise Invalid("not a grant file", {"document": [f"type must be {DOCUMENT_TYPE}"]})
-    if document.get("issuer") != verifier.name:
-        raise Invalid(
-            "issuer mismatch",
-            {"issuer": [f"the grant names {document.get('issuer')!r}, the key {verifier.name!r}"]},
-        )
+    issuer = document.get("issuer")
+    if not isinstance(issuer, str):
+        raise Invalid("not a grant file", {"document.issuer": ["must name the issuing node"]})
+    verifier = keyring.verifier(issuer)
     check_signature(b64encode(verifier.public_key), document, signature)
     today = today or datetime.now(UTC).date()
     valid_until = document.get("valid_until", "")
     return {
         "grant": document.get("id"),
-        "issuer": verifier.name,
+        "issuer": issuer,
+        "key": keyring.source(issuer),
         "holder": document.get("holder"),
         "valid_from": document.get("valid_from"),
         "valid_until": valid_until,

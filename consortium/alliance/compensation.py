@@ -46,6 +46,7 @@ from consortium.ledger.audit import Progress
 from consortium.ledger.bundle import BundleError, entries_with_sealed
 from consortium.ledger.entry import EntryError, parse_entry
 from consortium.ledger.log import Ledger
+from consortium.registry.keyring import Keyring
 from consortium.registry.sealed import SealError
 from consortium.text import Text
 
@@ -206,7 +207,7 @@ def verify_run(
     run_id: str,
     bundles: Iterable[Path],
     *,
-    trusted_vkeys: dict[str, str] | None = None,
+    keyring: Keyring,
     progress: Callable[[str], Progress | None] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Find run ``run_id`` in the bundles and pay it again from the ledgers it names: returns
@@ -215,7 +216,7 @@ def verify_run(
     paths = list(bundles)
     run = _find_run(run_id, paths)
     facts, cuts, _ = named_ledgers(
-        "the run", run["checkpoints"], paths, trusted_vkeys=trusted_vkeys, progress=progress
+        "the run", run["checkpoints"], paths, keyring=keyring, progress=progress
     )
     period = run["period"]
     try:

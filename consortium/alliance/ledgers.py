@@ -120,11 +120,12 @@ def own_entries(conn: Connection, size: int) -> Iterator[Entry]:
 def bundle_source(
     path: Path,
     *,
+    trusted_vkey: str,
     note: str | None = None,
-    trusted_vkey: str | None = None,
     progress: Progress | None = None,
 ) -> Source:
-    """A peer's ledger from a bundle file, audited in full before anything is read from it.
+    """A peer's ledger from a bundle file, audited in full against ``trusted_vkey`` (never the
+    key the bundle names) before anything is read from it.
 
     With ``note`` (a cut named by a report being verified) the audit also checks that the
     bundle's Merkle root at that size is the one signed there; without it the bundle is read

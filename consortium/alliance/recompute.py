@@ -15,6 +15,7 @@ from typing import Any
 from consortium.alliance.facts import Facts
 from consortium.alliance.ledgers import Cut, LedgerReadError, bundle_origin, bundle_source, gather
 from consortium.ledger.audit import Progress
+from consortium.registry.keyring import Keyring
 
 
 def named_ledgers(
@@ -22,12 +23,13 @@ def named_ledgers(
     checkpoints: list[dict[str, Any]],
     bundles: Iterable[Path],
     *,
-    trusted_vkeys: dict[str, str] | None = None,
+    keyring: Keyring,
     progress: Callable[[str], Progress | None] | None = None,
 ) -> tuple[Facts, list[Cut], dict[str, bytes]]:
     """The facts of exactly the ledgers ``what`` (e.g. "the report") names, each read from its
     bundle up to the named checkpoint, and each node's key as its bundle proves it; a
-    `LedgerReadError` if that cannot be done."""
+    `LedgerReadError` if that cannot be done. Every bundle is audited against the key
+    ``keyring`` trusts for its node: `UntrustedKey`, before any is read, if one has none."""
     by_origin: dict[str, Path] = {}
     for path in bundles:
         origin = bundle_origin(path)
@@ -44,12 +46,13 @@ def named_ledgers(
     extra = sorted(set(by_origin) - set(named))
     if extra:
         raise LedgerReadError(f"{what} did not read the ledger of {', '.join(extra)}")
+    trusted = keyring.vkeys(named)
     sources = []
     for origin, cut in sorted(named.items()):
         source = bundle_source(
             by_origin[origin],
             note=cut.get("note"),
-            trusted_vkey=(trusted_vkeys or {}).get(origin),
+            trusted_vkey=trusted[origin],
             progress=progress(origin) if progress else None,
         )
         if source.cut.as_dict() != cut:

@@ -65,6 +65,7 @@ from consortium.crypto.keys import NodeKey, b64decode, b64encode, verify_signatu
 from consortium.errors import Conflict, Invalid
 from consortium.ledger.audit import Progress
 from consortium.ledger.log import Ledger
+from consortium.registry.keyring import Keyring
 from consortium.text import Text
 
 REPORT_TYPE = "consortium.contribution-report/v1"
@@ -524,14 +525,16 @@ def verify(
     report: dict[str, Any],
     bundles: Iterable[Path],
     *,
-    trusted_vkeys: dict[str, str] | None = None,
+    keyring: Keyring,
     progress: Callable[[str], Progress | None] | None = None,
 ) -> list[str]:
     """Recompute ``report`` from ledger bundles; returns what differs (empty: every figure
     holds). Raises `ReportError` for a report that is not one, whose signature fails, or
-    whose signer is not the node whose key the signer's bundle proves, and `LedgerReadError`
-    for a bundle missing, not verifying or not matching its checkpoint. A report is always
-    built on a node whose own ledger it read, so its signer's bundle is among those given."""
+    whose signer is not the node whose key the signer's bundle proves, `LedgerReadError`
+    for a bundle missing, not verifying or not matching its checkpoint, and `UntrustedKey`
+    when ``keyring`` has no key for a ledger it names. A report is always built on a node
+    whose own ledger it read, so its signer's bundle, checked with the key trusted for the
+    signer, is among those given."""
     if report.get("type") != REPORT_TYPE:
         raise ReportError(f"not a contribution report (type {report.get('type')!r})")
     check_signature(report)
@@ -542,7 +545,7 @@ def verify(
     except (KeyError, TypeError) as exc:
         raise ReportError(f"the report is incomplete: {exc}") from exc
     facts, cuts, keys = named_ledgers(
-        "the report", checkpoints, bundles, trusted_vkeys=trusted_vkeys, progress=progress
+        "the report", checkpoints, bundles, keyring=keyring, progress=progress
     )
     signer = report["signer"]["origin"]
     if keys.get(signer) != b64decode(report["signer"]["public_key"], 32):

@@ -24,18 +24,21 @@ from consortium.cli.common import (
     as_option,
     data_dir_option,
     err,
+    keyring,
     main,
     opened,
     out,
     pass_ctx,
     progress_bar,
+    refusals,
+    vkeys_option,
 )
 from consortium.crypto.keys import b64encode
 from consortium.disclosure.table import PUBLIC
 from consortium.disclosure.views import AUDIENCES, export_ledger
 from consortium.ledger.audit import AuditReport
-from consortium.ledger.bundle import BundleError, verify_bundle
-from consortium.node import NodeConfigError, init_node
+from consortium.ledger.bundle import BundleError, read_header, verify_bundle
+from consortium.node import Node, NodeConfigError, init_node
 
 __all__ = ["main"]
 
@@ -91,9 +94,12 @@ def serve(ctx: Context, host: str, port: int, workers: int) -> None:
 def checkpoint(ctx: Context) -> None:
     """Sign a checkpoint for the ledger as it is now (if it grew since the last one)."""
     node = ctx.open()
-    note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
+    try:
+        with refusals():
+            note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
+    finally:
+        node.close()
     click.echo(note, nl=False)
-    node.close()
 
 
 @main.group()
@@ -251,15 +257,47 @@ def _report(report: AuditReport, what: str) -> None:
 @main.command()
 @_quick_option
 @_workers_option
+@click.option(
+    "--projections",
+    is_flag=True,
+    help="Also rebuild every table the API answers from in a scratch space and name each "
+    "row that differs from the live one.",
+)
 @data_dir_option
 @pass_ctx
-def verify(ctx: Context, quick: bool, workers: int) -> None:
-    """Verify the node's ledger: chain, signatures, Merkle root and every checkpoint."""
+def verify(ctx: Context, quick: bool, workers: int, projections: bool) -> None:
+    """Verify the node's ledger: chain, signatures, Merkle root and every checkpoint; with
+    --projections, also the tables the API answers from against the ledger."""
     node = ctx.open()
-    with progress_bar("verifying", node.ledger.size()) as advance:
-        report = node.audit(signatures=not quick, workers=workers, progress=advance)
-    node.close()
-    _report(report, "ledger")
+    try:
+        with progress_bar("verifying", node.ledger.size()) as advance:
+            report = node.audit(signatures=not quick, workers=workers, progress=advance)
+        _report(report, "ledger")
+        if projections:
+            _check_projections(node)
+    finally:
+        node.close()
+
+
+def _check_projections(node: Node) -> None:
+    from consortium.projections import check
+    from consortium.registry.sealed import SealError
+
+    with progress_bar("rebuilding in scratch", node.ledger.size()) as advance:
+        try:
+            found = check(node.ledger, advance)
+        except SealError as exc:
+            raise click.ClickException(f"the projections cannot be rebuilt: {exc}") from exc
+    if not found:
+        out.print("[green]OK[/] projections: every row is what the ledger gives.")
+        return
+    for difference in found:
+        err.print(f"  {difference}", markup=False, highlight=False)
+    rows = len({(d.table, repr(d.key)) for d in found})
+    raise click.ClickException(
+        f"{rows} projection row{'s differ' if rows > 1 else ' differs'} from the ledger; "
+        "`consortium rebuild` restores them from it"
+    )
 
 
 @main.group()
@@ -296,24 +334,29 @@ def ledger_export(ctx: Context, file: Path, audience: str) -> None:
 
 @ledger.command("verify-bundle")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--vkey", help="The verifier key you trust for this node (else: the bundle's own).")
+@vkeys_option
 @_quick_option
 @_workers_option
-def ledger_verify_bundle(file: Path, vkey: str | None, quick: bool, workers: int) -> None:
-    """Verify a bundle offline, with no database."""
+@data_dir_option
+@pass_ctx
+def ledger_verify_bundle(
+    ctx: Context, file: Path, vkeys: tuple[str, ...], quick: bool, workers: int
+) -> None:
+    """Verify a bundle offline, with no database, against the node's key you trust (--vkey, or
+    the one your node recorded); never against the key the bundle names."""
     try:
+        origin = read_header(file).origin
+        with refusals():
+            trusted = keyring(ctx, vkeys)
+            vkey = trusted.vkey(origin)
         with progress_bar("verifying", None) as advance:
             bundle, report = verify_bundle(
                 file, trusted_vkey=vkey, signatures=not quick, workers=workers, progress=advance
             )
     except BundleError as exc:
         raise click.ClickException(str(exc)) from exc
-    if vkey is None:
-        err.print(
-            f"Note: trusting the key in the bundle ({bundle.header.get('vkey')}); "
-            "pass --vkey to pin the one you know."
-        )
     _report(report, f"bundle of {bundle.header.get('name')!r}")
+    out.print(f"  checked with {trusted.source(origin)}: {vkey}", highlight=False)
 
 
 # --- demo -----------------------------------------------------------------------------------------

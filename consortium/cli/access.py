@@ -18,6 +18,7 @@ from consortium.cli.common import (
     as_option,
     data_dir_option,
     dump_json,
+    keyring,
     main,
     opened,
     out,
@@ -25,6 +26,7 @@ from consortium.cli.common import (
     read_json,
     recorded,
     refusals,
+    vkeys_option,
 )
 from consortium.events import Event
 
@@ -273,19 +275,21 @@ def grant_export(ctx: Context, grant_id: str, output: Path | None, as_user: str 
 
 @grant_group.command("verify")
 @click.argument("grant_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--vkey", help="The issuing node's vkey you trust (else: the one in the file).")
-def grant_verify(grant_file: Path, vkey: str | None) -> None:
-    """Check a grant file offline: the issuer's signature and the validity dates."""
+@vkeys_option
+@data_dir_option
+@pass_ctx
+def grant_verify(ctx: Context, grant_file: Path, vkeys: tuple[str, ...]) -> None:
+    """Check a grant file offline against the issuer's key you trust (--vkey, or the one your
+    node recorded), and its validity dates; never against the key the file carries."""
+    document = read_json(grant_file)
     with refusals():
-        summary = grants.verify_grant_file(read_json(grant_file), trusted_vkey=vkey)
+        summary = grants.verify_grant_file(document, keyring(ctx, vkeys))
     state = "EXPIRED" if summary["expired"] else "valid"
     out.print(
-        f"[green]OK[/] grant {summary['grant']} signed by {summary['issuer']}; {state}, "
-        f"{summary['valid_from']} to {summary['valid_until']}; holder "
+        f"[green]OK[/] grant {summary['grant']} signed by {summary['issuer']} (checked with "
+        f"{summary['key']}); {state}, {summary['valid_from']} to {summary['valid_until']}; holder "
         f"{summary['holder']['investigator']} ({summary['holder']['institution']})"
     )
-    if vkey is None:
-        out.print("Note: trusted the key in the file; pass --vkey to pin the issuer's key.")
     out.print(
         "Revocation cannot be checked offline: ask the issuing node "
         f"(GET /api/v1/grants/{summary['grant']}/status, no sign-in needed) or read its ledger."

@@ -20,6 +20,7 @@ from consortium.cli.common import (
     data_dir_option,
     dump_json,
     err,
+    keyring,
     main,
     opened,
     out,
@@ -27,8 +28,10 @@ from consortium.cli.common import (
     progress_bar,
     read_json,
     recorded,
+    refusals,
+    vkeys_option,
 )
-from consortium.crypto.note import NoteError, Verifier
+from consortium.registry.keyring import Keyring
 
 
 @main.group("contribution")
@@ -104,11 +107,6 @@ def _bundles_option(help_text: str, required: bool = True) -> Callable[..., Any]
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help=help_text,
     )
-
-
-_vkeys_option = click.option(
-    "--vkey", "vkeys", multiple=True, help="A verifier key you trust for a node; repeatable."
-)
 
 
 @main.group("compensation")
@@ -209,14 +207,19 @@ def compensation_show(ctx: Context, run_id: str, as_json: bool, as_user: str | N
 @compensation_group.command("verify")
 @click.argument("run_id")
 @_bundles_option("A bundle of each ledger the run read (`consortium ledger export`).")
-@_vkeys_option
-def compensation_verify(run_id: str, bundles: tuple[Path, ...], vkeys: tuple[str, ...]) -> None:
-    """Pay a run again from ledger bundles and confirm every amount; no database needed."""
-    trusted = _trusted(vkeys)
-    with ExitStack() as bars:
+@vkeys_option
+@data_dir_option
+@pass_ctx
+def compensation_verify(
+    ctx: Context, run_id: str, bundles: tuple[Path, ...], vkeys: tuple[str, ...]
+) -> None:
+    """Pay a run again from ledger bundles and confirm every amount; no database needed, but
+    a key you trust for every ledger (--vkey, or the ones your node recorded)."""
+    with refusals(), ExitStack() as bars:
+        trusted = keyring(ctx, vkeys)
         try:
             run, found = compensation.verify_run(
-                run_id, bundles, trusted_vkeys=trusted, progress=_bars(bars)
+                run_id, bundles, keyring=trusted, progress=_bars(bars)
             )
         except ledgers.LedgerReadError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -225,24 +228,15 @@ def compensation_verify(run_id: str, bundles: tuple[Path, ...], vkeys: tuple[str
     _outcome(what, "amount", found, run["checkpoints"], trusted)
 
 
-def _trusted(vkeys: tuple[str, ...]) -> dict[str, str]:
-    trusted = {}
-    for text in vkeys:
-        try:
-            trusted[Verifier.parse(text).name] = text
-        except NoteError as exc:
-            raise click.ClickException(f"invalid --vkey: {exc}") from exc
-    return trusted
-
-
 def _bars(stack: ExitStack) -> Callable[[str], Callable[[int], None]]:
     return lambda origin: stack.enter_context(progress_bar(f"verifying {origin}", None))
 
 
 def _outcome(
-    what: str, noun: str, found: list[str], checkpoints: list[dict], trusted: dict
+    what: str, noun: str, found: list[str], checkpoints: list[dict], trusted: Keyring
 ) -> None:
-    """Print a verification's outcome: every difference and a failure, or the ledgers read."""
+    """Print a verification's outcome: every difference and a failure, or the ledgers read
+    and the key each was checked with."""
     if found:
         for line in found:
             err.print(f"  {line}", markup=False, highlight=False)
@@ -254,12 +248,8 @@ def _outcome(
         raise click.ClickException(f"{many} not hold")
     cuts = ", ".join(f"{c['origin']} at {c['size']}" for c in checkpoints)
     out.print(f"Every {noun} of the {what} holds (ledgers: {cuts}).")
-    untrusted = sorted({c["origin"] for c in checkpoints} - set(trusted))
-    if untrusted:
-        err.print(
-            f"Note: trusting the keys in the bundles of {', '.join(untrusted)}; "
-            "pass --vkey to pin the ones you know."
-        )
+    for origin in sorted({c["origin"] for c in checkpoints}):
+        out.print(f"  {origin} checked with {trusted.source(origin)}", highlight=False)
 
 
 @main.group("report")
@@ -304,16 +294,21 @@ def report_build(
 @report_group.command("verify")
 @click.argument("report_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @_bundles_option("A bundle of each ledger the report names (`consortium ledger export`).")
-@_vkeys_option
-def report_verify(report_file: Path, bundles: tuple[Path, ...], vkeys: tuple[str, ...]) -> None:
-    """Recompute a report from ledger bundles and confirm every figure; no database needed."""
+@vkeys_option
+@data_dir_option
+@pass_ctx
+def report_verify(
+    ctx: Context, report_file: Path, bundles: tuple[Path, ...], vkeys: tuple[str, ...]
+) -> None:
+    """Recompute a report from ledger bundles and confirm every figure; no database needed,
+    but a key you trust for every ledger (--vkey, or the ones your node recorded)."""
     document = read_json(report_file)
-    trusted = _trusted(vkeys)
-    try:
-        with ExitStack() as bars:
-            found = report.verify(document, bundles, trusted_vkeys=trusted, progress=_bars(bars))
-    except (report.ReportError, ledgers.LedgerReadError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    with refusals(), ExitStack() as bars:
+        trusted = keyring(ctx, vkeys)
+        try:
+            found = report.verify(document, bundles, keyring=trusted, progress=_bars(bars))
+        except (report.ReportError, ledgers.LedgerReadError) as exc:
+            raise click.ClickException(str(exc)) from exc
     period = document["period"]
     what = f"report by {document['signer']['origin']} for {period['start']} to {period['end']}"
     _outcome(what, "figure", found, document["checkpoints"], trusted)

@@ -16,8 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from consortium import __version__
 from consortium.auth.roles import OPERATOR, Actor
+from consortium.crypto.note import NoteError
 from consortium.errors import DomainError, flatten_messages
+from consortium.ledger.log import LedgerIntegrityError
 from consortium.node import Node, NodeConfigError
+from consortium.node.config import CONFIG_FILE
+from consortium.registry.keyring import Keyring, KeyringError, UntrustedKey
 
 err = Console(stderr=True)
 out = Console(soft_wrap=True)
@@ -95,7 +99,8 @@ def field_errors(messages: Any) -> str:
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """Domain refusals and invalid input end the command with a one-line reason."""
+    """Domain refusals, invalid input, documents nobody can check (no trusted key) and a ledger
+    the node will not sign over (an edited row) end the command with a one-line reason."""
     try:
         yield
     except DomainError as exc:
@@ -103,6 +108,41 @@ def refusals() -> Iterator[None]:
         raise click.ClickException(f"{exc.message}{detail}") from exc
     except ValidationError as exc:
         raise click.ClickException(field_errors(exc.messages)) from exc
+    except LedgerIntegrityError as exc:
+        raise click.ClickException(f"{exc}; run `consortium verify` to see what else") from exc
+    except UntrustedKey as exc:
+        raise click.ClickException(
+            f"{exc}: pin the vkey each node publishes with --vkey (compare it with them out of "
+            "band), or run with --data-dir of a node that recorded it as a member"
+        ) from exc
+
+
+def vkeys_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--vkey``, repeatable: the verifier keys the person checking trusts."""
+    return click.option(
+        "--vkey",
+        "vkeys",
+        multiple=True,
+        help="A node's verifier key you trust (from its GET /api/v1/node, compared with it out "
+        "of band); repeatable. With a node's data directory, the keys it recorded count too.",
+    )(fn)
+
+
+def keyring(ctx: Context, vkeys: tuple[str, ...]) -> Keyring:
+    """What an offline check may verify against: the keys pinned with ``--vkey`` and, when the
+    command runs with a node's data directory, that node's own key and its members' keys. A
+    document's own key is never among them."""
+    try:
+        ring = Keyring.pinned(vkeys)
+    except (NoteError, KeyringError) as exc:
+        raise click.ClickException(f"invalid --vkey: {exc}") from exc
+    if ctx.explicit or (ctx.data_dir / CONFIG_FILE).exists():
+        node = ctx.open()
+        try:
+            ring.add_recorded(node.engine)
+        finally:
+            node.close()
+    return ring
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -158,6 +198,6 @@ def opened(ctx: Context) -> Iterator[Node]:
     try:
         with refusals():
             yield node
-        node.ledger.checkpoint()
+            node.ledger.checkpoint()
     finally:
         node.close()

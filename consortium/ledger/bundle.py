@@ -11,8 +11,9 @@ A bundle is JSON Lines (gzip-compressed when the file name ends in ``.gz``):
    e.g. ``public`` or ``members``). The log's mechanics ignore them; whoever reads the
    entries' meaning checks each against the digest its entry signed.
 
-The header's key is only a claim: `verify_bundle` checks it against the node's genesis entry
-and, when the auditor supplies the vkey they trust (``--vkey``), against that.
+The header's key is only a claim: `verify_bundle` checks the bundle with the vkey the auditor
+trusts for the node (pinned, or recorded by their node), and the header's key and the genesis
+entry's against it.
 """
 
 from __future__ import annotations
@@ -157,41 +158,42 @@ def _rows(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 def verify_bundle(
     path: Path,
     *,
-    trusted_vkey: str | None = None,
+    trusted_vkey: str,
     extra_checkpoints: Iterable[str] = (),
     signatures: bool = True,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[Bundle, AuditReport]:
-    """Audit a bundle file offline; the key is pinned by ``trusted_vkey`` when given.
+    """Audit a bundle file offline against ``trusted_vkey``, the key the auditor trusts for
+    the node: the key the bundle names is the exporter's claim, so it is never the one checked
+    with (a forger would name their own).
 
     ``extra_checkpoints`` are signed notes obtained elsewhere (e.g. named by a report): the
     bundle must agree with them as with its own.
     """
+    try:
+        verifier = Verifier.parse(trusted_vkey)
+    except NoteError as exc:
+        raise BundleError(f"invalid trusted key: {exc}") from exc
     try:
         fh = _open(path, "r")
     except OSError as exc:
         raise BundleError(f"cannot open {path}: {exc.strerror}") from exc
     with fh:
         bundle = _read_header(fh)
+        if (verifier.name, verifier.public_key) != (bundle.origin, bundle.public_key):
+            # Nothing in it can be checked: every signature would fail for the same reason.
+            problem = Problem(None, "key", "the bundle is not signed by the trusted verifier key")
+            return bundle, AuditReport(signatures_checked=signatures, problems=[problem])
         pinned: list[Problem] = []
-        if trusted_vkey is not None:
-            try:
-                verifier = Verifier.parse(trusted_vkey)
-            except NoteError as exc:
-                raise BundleError(f"invalid --vkey: {exc}") from exc
-            if (verifier.name, verifier.public_key) != (bundle.origin, bundle.public_key):
-                pinned.append(
-                    Problem(None, "key", "the bundle is not signed by the trusted verifier key")
-                )
         first = fh.readline()
         if first:
-            pinned.extend(_check_genesis(first.rstrip(b"\n"), bundle))
+            pinned.extend(_check_genesis(first.rstrip(b"\n"), verifier.public_key))
         try:
             report = audit(
                 row_batches(_rows(chain([first] if first else [], fh))),
-                public_key=bundle.public_key,
-                origin=bundle.origin,
+                public_key=verifier.public_key,
+                origin=verifier.name,
                 checkpoints=[*bundle.checkpoints, *extra_checkpoints],
                 signatures=signatures,
                 workers=workers,
@@ -266,11 +268,11 @@ def read_entries(path: Path, size: int) -> Iterator[Entry]:
         yield parse_entry(data)
 
 
-def _check_genesis(data: bytes, bundle: Bundle) -> list[Problem]:
+def _check_genesis(data: bytes, public_key: bytes) -> list[Problem]:
     try:
         genesis = parse_entry(data)
     except EntryError:
         return []  # the audit reports a malformed entry 0 itself
-    if genesis.body.get("public_key") != b64encode(bundle.public_key):
+    if genesis.body.get("public_key") != b64encode(public_key):
         return [Problem(0, "key", "the genesis entry names a different public key")]
     return []

@@ -9,6 +9,7 @@ index. Projections written through the same transaction commit or roll back with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +18,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
-from consortium.crypto.keys import NodeKey
+from consortium.crypto.keys import NodeKey, verify_signature
 from consortium.crypto.note import Checkpoint
 from consortium.db.engine import is_sqlite, writer
 from consortium.ledger import merkle
-from consortium.ledger.entry import GENESIS_PREV, make_entry
+from consortium.ledger.entry import (
+    GENESIS_PREV,
+    EntryError,
+    make_entry,
+    parse_entry,
+    signed_message,
+)
 from consortium.ledger.tables import CheckpointRecord, LedgerEntry, MerkleNode
 
 ENTRY = LedgerEntry.__table__
@@ -31,9 +38,15 @@ CHECKPOINT = CheckpointRecord.__table__
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises ledger writers.
 _PG_WRITE_LOCK = 0x636F6E736F727431
 
+log = logging.getLogger(__name__)
+
 
 class ProofError(ValueError):
     """A proof was asked for sizes or indexes the log cannot prove."""
+
+
+class LedgerIntegrityError(RuntimeError):
+    """The stored entries no longer hash to the tree a checkpoint was about to sign."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,11 @@ class LedgerTransaction:
         if self.size == 0 or (latest is not None and latest >= self.size):
             return None
         root = self._tree.root()
+        problem = self._unsigned_problem(root)
+        if problem is not None:
+            message = f"refusing to sign a checkpoint at size {self.size}: {problem}"
+            log.error(message)
+            raise LedgerIntegrityError(message)
         note = Checkpoint(self._origin, self.size, root).sign(self._key)
         self.conn.execute(
             insert(CHECKPOINT).values(
@@ -150,6 +168,83 @@ class LedgerTransaction:
             )
         )
         return note
+
+    def _unsigned_problem(self, root: bytes) -> str | None:
+        """What is wrong, if anything, with the entries a checkpoint at this size would sign
+        for the first time, recomputed from their stored bytes.
+
+        A signature over a root vouches for every entry under it; an entry row edited in the
+        database since it was appended must not get one. So, from the last signed checkpoint
+        on: the stored tree still gives that checkpoint's root; each stored entry is in its
+        place, well formed, signed by this node and chained to the one before; the tree nodes
+        they complete are the stored ones; and together they give ``root``. The entries
+        before the last checkpoint were checked when it was signed (and `consortium verify`
+        checks them all), so the cost is one signature check per new entry.
+        """
+        conn = self.conn
+        last = conn.execute(
+            select(CHECKPOINT.c.size, CHECKPOINT.c.root).order_by(CHECKPOINT.c.size.desc()).limit(1)
+        ).first()
+        start = 0 if last is None else last.size
+        known = lookup_nodes(conn, merkle.peak_nodes(start) + ([(0, start - 1)] if start else []))
+        tree = merkle.RootAccumulator.resume(start, [known[n] for n in merkle.peak_nodes(start)])
+        if last is not None and tree.root() != bytes(last.root):
+            return f"the stored tree no longer gives the root signed at size {start}"
+        prev = known[(0, start - 1)] if start else GENESIS_PREV
+        public_key = self._key.public_key
+        completed: list[tuple[int, int, bytes]] = []
+        expected = start
+        rows = conn.execute(
+            select(ENTRY.c.idx, ENTRY.c.data)
+            .where(ENTRY.c.idx >= start, ENTRY.c.idx < self.size)
+            .order_by(ENTRY.c.idx)
+        )
+        for index, stored in rows:
+            data = bytes(stored)
+            if index != expected:
+                return f"entry {expected} is missing"
+            try:
+                entry = parse_entry(data)
+            except EntryError as exc:
+                return f"entry {index} is malformed: {exc}"
+            if entry.index != index:
+                return f"entry {index} says it is entry {entry.index}"
+            if entry.prev != prev:
+                return f"entry {index} does not chain to entry {index - 1}"
+            if not verify_signature(public_key, signed_message(data), entry.sig):
+                return f"entry {index} was changed after it was signed"
+            prev = merkle.leaf_hash(data)
+            completed.extend(tree.append(prev))
+            expected += 1
+        if expected != self.size:
+            return f"entry {expected} is missing"
+        differing = next(_stored_differences(conn, completed), None)
+        if differing is not None:
+            level, i = differing
+            return f"the stored tree node (level {level}, index {i}) does not match the entries"
+        if tree.root() != root:
+            return "the entries do not give the root about to be signed"
+        return None
+
+
+def _stored_differences(
+    conn: Connection, computed: list[tuple[int, int, bytes]]
+) -> Iterator[tuple[int, int]]:
+    """The nodes among ``computed`` whose stored copy is missing or different, read one
+    range per level (a run of appends completes a range of nodes on each level)."""
+    by_level: dict[int, dict[int, bytes]] = {}
+    for level, index, hashed in computed:
+        by_level.setdefault(level, {})[index] = hashed
+    for level, nodes in sorted(by_level.items()):
+        rows = conn.execute(
+            select(NODE.c.idx, NODE.c.hash).where(
+                NODE.c.level == level, NODE.c.idx >= min(nodes), NODE.c.idx <= max(nodes)
+            )
+        )
+        stored = {index: bytes(hashed) for index, hashed in rows}
+        for index, hashed in sorted(nodes.items()):
+            if stored.get(index) != hashed:
+                yield level, index
 
 
 def utc_now() -> datetime:
@@ -176,6 +271,10 @@ class Ledger:
         self.clock = clock
         self._key = key
         self._writer = writer(engine)
+
+    def on(self, engine: Engine) -> Ledger:
+        """This ledger's identity and key over another database, e.g. a scratch copy."""
+        return Ledger(engine, self.origin, self._key, self.clock)
 
     # --- writes ------------------------------------------------------------------------------
 
