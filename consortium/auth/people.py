@@ -20,6 +20,7 @@ from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
 
 from consortium.auth.roles import ADMIN, ROLES, Actor
+from consortium.db.engine import writer
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.log import Ledger
@@ -211,7 +212,7 @@ def set_password(engine: Engine, username: str, password: str) -> None:
         )
     hashed = nacl.pwhash.argon2id.str(password.encode()).decode()
     now = datetime.now(UTC).isoformat()
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         person = get_person(conn, username)
         if not person.active:
             raise Conflict(f"{username!r} is deactivated")
