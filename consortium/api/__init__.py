@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consortium import __version__
 from consortium.api import (
@@ -41,6 +42,10 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     )
     app.config.update(settings)
     app.extensions["consortium.node"] = node
+    if node.config.trusted_proxies:
+        # The client's address is what the proxies say it is (sign-in throttling counts by it).
+        proxies = node.config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     api = ProblemApi(app)
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
