@@ -20,6 +20,7 @@ from consortium.api import (
     node_info,
     people,
 )
+from consortium.api.bodies import check_body
 from consortium.api.context import BEARER
 from consortium.api.problems import ProblemApi
 from consortium.node import Node
@@ -62,6 +63,8 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
         alliance,
     ):
         api.register_blueprint(module.blp)
+
+    app.before_request(check_body)
 
     @app.before_request
     def _no_control_characters_in_paths() -> None:

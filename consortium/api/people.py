@@ -69,7 +69,8 @@ def _check_password(username: str, password: str) -> Actor | None:
 
 
 def _person(row: Any, entry: int | None = None) -> dict[str, Any]:
-    return {**row._asdict(), "entry": entry}
+    """A person as shown; ``entry`` only in the answer to a change (see `EntryRef`)."""
+    return row._asdict() | ({} if entry is None else {"entry": entry})
 
 
 @blp.route("/auth/login")
