@@ -200,3 +200,28 @@ def test_a_chunked_body_over_the_limit_is_413(served) -> None:
     status, recorded = _post_chunked(base, "/attestations", token, [b'{"statement": ', b'"ok"}'])
     assert status == 201 and recorded["index"] == size
     assert node.ledger.size() == size + 1
+
+
+def test_serve_stops_cleanly_within_seconds_and_idle_jobs_keep_quiet(tmp_path: Path) -> None:
+    node, token = _served_node(tmp_path)
+    node.ledger.checkpoint()  # nothing for the jobs to do until the test writes
+    server = Served(node.config.data_dir, "--log-level", "debug")
+    try:
+        idle = "[jobs] DEBUG checkpoint: nothing to do"
+        server.wait_for(lambda line: idle in line, count=3)
+        status, recorded = _post(f"{server.base}/attestations", {"statement": "x"}, token)
+        assert status == 201
+        done = f"[jobs] INFO checkpoint at size {recorded['index'] + 1}"
+        server.wait_for(lambda line: done in line)
+        server.wait_for(lambda line: idle in line, count=3)
+    finally:
+        took = server.stop()
+        node.close()
+    output = "".join(server.lines)
+    assert "Traceback" not in output and "Exception" not in output, output
+    assert took < 5, f"took {took:.1f} s to stop"
+    assert server.proc.returncode == 0
+    # At INFO, the jobs said only that they started and the one thing they did.
+    said = [line.split("INFO ", 1)[1].strip() for line in server.lines if "[jobs] INFO" in line]
+    assert said == ["jobs started (checkpoint every 0.2s)", done.split("INFO ", 1)[1]]
+    assert not [line for line in server.lines if "apscheduler" in line or "Running job" in line]
