@@ -21,6 +21,11 @@ class DomainError(Exception):
         self.message = message
         self.errors = errors
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal needs beside its status (``Retry-After``…)."""
+        return {}
+
 
 class Forbidden(DomainError):
     """The actor is known but lacks a role the command needs."""

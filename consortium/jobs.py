@@ -6,18 +6,29 @@ Jobs are small, separate and idempotent, like REMS's expirer and approver bots: 
 processes run the same job, the ledger's write lock makes the second one a no-op. They run
 in a process of their own (`start_jobs_process`), not as threads of the server: gunicorn
 forks its workers from the master, and a fork taken while a job thread holds a lock (the
-database driver's, the logging module's) leaves the worker waiting on it forever.
+database driver's, the logging module's) leaves the worker waiting on it forever. That
+process is a plain subprocess (``python -m consortium.jobs``), not a `multiprocessing` one:
+workers forked from the master would inherit multiprocessing's record of it as their own
+child, and each, on exiting, would try to stop and join it ("can only join a child
+process").
+
+A job logs at INFO only when it did something (a checkpoint cut, a contract expired, mail
+sent); a run that found nothing to do logs at DEBUG, so an idle node's log stays quiet.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
-import multiprocessing
+import signal
+import subprocess
+import sys
+import threading
 from datetime import UTC, date, datetime
-from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from consortium.access.grants import expire_grants
 from consortium.access.obligations import remind_obligations
@@ -27,42 +38,65 @@ from consortium.node import Node
 from consortium.notifications import review_deadlines, send_notifications
 
 log = logging.getLogger(__name__)
+# How long `stop_jobs_process` lets a job in progress finish before killing the process; a
+# killed job leaves nothing half-done (its transaction rolls back) and runs again next time.
+STOP_TIMEOUT_S = 1.5
+
+
+def _done(job: str, count: int) -> None:
+    if not count:
+        log.debug("%s: nothing to do", job)
 
 
 def checkpoint_job(node: Node) -> None:
     note = node.ledger.checkpoint()
     if note is not None:
         log.info("checkpoint at size %s", note.split("\n", 2)[1])
+    _done("checkpoint", int(note is not None))
 
 
 def expiry_job(node: Node) -> None:
+    count = 0
     for event in expire_contracts(node.ledger, NODE):
         log.info("contract %s v%s expired", event.body["contract"], event.body["version"])
+        count += 1
     for event in expire_grants(node.ledger, NODE):
         log.info("grant %s expired", event.body["grant"])
+        count += 1
     for event in remind_obligations(node.ledger, NODE):
         log.info("%s for grant %s", event.kind, event.body["grant"])
+        count += 1
+    _done("expiry", count)
 
 
 def review_deadline_job(node: Node, today: date | None = None) -> None:
     """Remind and escalate access-request reviews as they fall due (``today``: for tests)."""
+    count = 0
     for event in review_deadlines(node.ledger, NODE, today):
         log.info("%s for request %s (due %s)", event.kind, event.body["request"], event.body["due"])
+        count += 1
+    _done("review deadlines", count)
 
 
 def email_job(node: Node) -> None:
     """Mail pending notifications, if the node has an ``[smtp]`` configuration."""
+    sent = 0
     if node.config.smtp is not None:
         sent = send_notifications(node.engine, node.config.smtp, node.name)
         if sent:
             log.info("mailed %s notifications", sent)
+    _done("e-mail", sent)
 
 
-def run_jobs(data_dir: str) -> None:
-    """Run the node's jobs in this process until it is terminated."""
-    logging.basicConfig(level=logging.INFO, format="[jobs] %(levelname)s %(message)s")
+def run_jobs(data_dir: str, level: str = "INFO") -> None:
+    """Run the node's jobs in this process until it receives SIGTERM or SIGINT."""
+    logging.basicConfig(level=level.upper(), format="[jobs] %(levelname)s %(message)s")
+    # APScheduler says at INFO each time it runs a job, and Alembic each time the schema is
+    # checked; neither is news. Errors in a job are still logged, at ERROR.
+    for chatty in ("apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     node = Node.open(Path(data_dir))
-    scheduler = BlockingScheduler(timezone=UTC)
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         checkpoint_job,
         "interval",
@@ -106,16 +140,45 @@ def run_jobs(data_dir: str) -> None:
         max_instances=1,
         coalesce=True,
     )
+
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()  # only this: the scheduler is stopped below, outside the handler
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("jobs started (checkpoint every %ss)", node.config.checkpoint_interval)
+    gc.freeze()  # see `consortium.server.freeze_heap`
+    scheduler.start()
     try:
-        scheduler.start()
+        stopping.wait()
     finally:
+        scheduler.shutdown(wait=True)  # a job in progress finishes; no new one starts
         node.close()
+    log.debug("jobs stopped")
 
 
-def start_jobs_process(data_dir: Path) -> BaseProcess:
-    """Start `run_jobs` in a fresh interpreter (spawned, not forked)."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=run_jobs, args=(str(data_dir),), name="consortium-jobs", daemon=True
+def start_jobs_process(data_dir: Path, level: str = "INFO") -> subprocess.Popen[bytes]:
+    """Start `run_jobs` in a fresh interpreter; its log goes to this process's stderr."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "consortium.jobs", str(data_dir), level],
+        stdin=subprocess.DEVNULL,
     )
-    process.start()
-    return process
+
+
+def stop_jobs_process(process: subprocess.Popen[bytes]) -> None:
+    """Ask the jobs process to stop; kill it if a job keeps it past `STOP_TIMEOUT_S`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log.warning("a job was still running after %ss; stopping it", STOP_TIMEOUT_S)
+        process.kill()
+        process.wait()
+
+
+if __name__ == "__main__":
+    run_jobs(*sys.argv[1:3])

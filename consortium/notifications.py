@@ -33,6 +33,7 @@ from consortium.access.grants import GRANT
 from consortium.access.requests import AWAITING_SECOND, REQUEST, SUBMITTED, working_days_after
 from consortium.auth.people import PERSON, get_person
 from consortium.auth.roles import ADMIN, DIRECTOR, STEWARD, Actor
+from consortium.db.engine import writer
 from consortium.errors import Conflict, NotFound
 from consortium.events import Event, projection_table, projects, record
 from consortium.ledger.entry import format_time
@@ -530,7 +531,7 @@ def mark_read(engine: Engine, username: str, notification_id: str) -> dict[str, 
     """Mark one of ``username``'s notifications read (again: no change); 404 for others'."""
     query = _inbox_query(username).where(NOTIFICATION.c.id == notification_id)
     try:
-        with engine.begin() as conn:
+        with writer(engine).begin() as conn:
             row = conn.execute(query).first()
             if row is None:
                 raise NotFound(f"no notification {notification_id!r} for you")
@@ -554,7 +555,7 @@ def mark_read(engine: Engine, username: str, notification_id: str) -> dict[str, 
 def set_email(engine: Engine, username: str, payload: dict[str, Any]) -> dict[str, str]:
     """Set the address an active person's notifications are mailed to (node-local)."""
     address = ContactSchema().load(payload)["email"]
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         if not get_person(conn, username).active:
             raise Conflict(f"{username!r} is deactivated")
         changed = conn.execute(
@@ -607,7 +608,7 @@ def send_notifications(engine: Engine, smtp: SmtpConfig, node_name: str) -> int:
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
                     log.warning("notification %s refused by the mail server: %s", row.id, exc)
                     continue
-                with engine.begin() as conn:
+                with writer(engine).begin() as conn:
                     conn.execute(
                         insert(SENT).values(
                             notification_id=row.id,

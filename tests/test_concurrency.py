@@ -6,16 +6,26 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import add_people, token_for
 
+from consortium import notifications
+from consortium.api import create_app
+from consortium.attestations import record_attestation
+from consortium.auth.people import set_password
+from consortium.auth.roles import OPERATOR
+from consortium.db.engine import writer
+from consortium.events import event_from_entry
 from consortium.ledger.entry import parse_entry
 from consortium.ledger.log import iter_entries
 from consortium.node import Node
 
 WORKER = Path(__file__).parent.parent / "scripts" / "append_worker.py"
+PASSWORD = "correct horse battery"
 
 
 def _assert_intact(node: Node, expected: int) -> None:
@@ -100,3 +110,78 @@ def test_audit_of_a_growing_ledger_is_clean(node: Node) -> None:
         writer.communicate(timeout=120)
     assert writer.returncode == 0
     _assert_intact(node, node.ledger.size())
+
+
+def test_node_local_writes_wait_for_the_ledger_writers(node: Node) -> None:
+    """Sign-in, passwords, e-mail addresses and read marks are written beside the ledger, not
+    on it; while ledger writers commit all the time, each must queue for the lock, not fail."""
+    add_people(node)
+    set_password(node.engine, "sam", PASSWORD)
+    set_password(node.engine, "rita", PASSWORD)
+    tokens = {name: token_for(node, name) for name in ("rita", "dora", "otto")}
+    keys = []
+    for i in range(30):
+        done = record_attestation(node.ledger, OPERATOR, {"statement": f"checked {i}"})
+        with writer(node.engine).begin() as conn:
+            event = event_from_entry(conn, done.index, done.data)
+            notifications.notify(conn, event, ["otto"], "Checked", "Attested.", "/api/v1/ledger")
+        keys.append(f"{event.index}:otto")
+    app = create_app(node)
+
+    def login() -> list[int]:
+        client = app.test_client()
+        body = {"username": "sam", "password": PASSWORD}
+        return [client.post("/api/v1/auth/login", json=body).status_code for _ in range(6)]
+
+    def change_password() -> list[int]:
+        client, auth = app.test_client(), {"Authorization": f"Bearer {tokens['rita']}"}
+        statuses, current = [], PASSWORD
+        for i in range(3):
+            new = f"{PASSWORD} {i}"
+            body = {"current_password": current, "new_password": new}
+            statuses.append(client.put("/api/v1/me/password", json=body, headers=auth).status_code)
+            current = new
+        return statuses
+
+    def set_email() -> list[int]:
+        client, auth = app.test_client(), {"Authorization": f"Bearer {tokens['dora']}"}
+        return [
+            client.put(
+                "/api/v1/me/email", json={"email": f"d{i}@rgh.example"}, headers=auth
+            ).status_code
+            for i in range(40)
+        ]
+
+    def mark_read() -> list[int]:
+        client, auth = app.test_client(), {"Authorization": f"Bearer {tokens['otto']}"}
+        return [client.post(f"/api/v1/inbox/{k}/read", headers=auth).status_code for k in keys]
+
+    stop = threading.Event()
+
+    def append() -> int:
+        count = 0
+        while not stop.is_set():
+            node.ledger.append("attestation", "writer", {"statement": str(count)})
+            count += 1
+        return count
+
+    with ThreadPoolExecutor(6) as pool:
+        writers = [pool.submit(append) for _ in range(2)]
+        calls = [pool.submit(f) for f in (login, change_password, set_email, mark_read)]
+        try:
+            statuses = {
+                f.__name__: call.result()
+                for f, call in zip(
+                    (login, change_password, set_email, mark_read), calls, strict=True
+                )
+            }
+        finally:
+            stop.set()
+        appended = sum(w.result() for w in writers)
+    assert appended > 0
+    assert statuses == {
+        "login": [201] * 6,
+        "change_password": [204] * 3,
+        "set_email": [200] * 40,
+        "mark_read": [200] * len(keys),
+    }

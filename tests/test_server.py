@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,8 +34,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path: Path, database_url: str | None) -> Iterator[tuple[str, Node, str]]:
+def _served_node(tmp_path: Path, database_url: str | None = None) -> tuple[Node, str]:
+    """A node with people and a steward's token, checkpointing every 0.2 s when served."""
     data_dir = tmp_path / "node"
     node = init_node(data_dir, "Served Hospital", database_url=database_url)
     config = data_dir / "node.toml"
@@ -40,35 +44,68 @@ def served(tmp_path: Path, database_url: str | None) -> Iterator[tuple[str, Node
     )
     add_people(node)
     token, _ = create_token(node.engine, "sam")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "consortium",
-            "--data-dir",
-            str(data_dir),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # gunicorn says when its socket is listening
-        if "Listening at" in line:
-            break
-    else:
-        pytest.fail("the server did not start")
+    return node, token
+
+
+class Served:
+    """`consortium serve` in a process of its own; its output (standard output and error
+    together) is read line by line as it comes, so a test can wait for what it logs."""
+
+    def __init__(self, data_dir: Path, *options: str) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "consortium", "--data-dir", str(data_dir), "serve"),
+                *("--port", str(self.port), "--workers", "2", *options),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.wait_for(lambda line: "Listening at" in line)  # gunicorn's socket is open
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, wanted: Callable[[str], bool], count: int = 1, within: float = 60) -> None:
+        """Until ``count`` more lines satisfy ``wanted``; fail if the output ends first."""
+        deadline = time.monotonic() + within
+        while count:
+            line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            if line is None:
+                pytest.fail("the server stopped:\n" + "".join(self.lines))
+            count -= wanted(line)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def stop(self, timeout: float = 30) -> float:
+        """SIGTERM, then the seconds until the process had exited and said all it had to."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout)
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def served(tmp_path: Path, database_url: str | None) -> Iterator[tuple[str, Node, str]]:
+    node, token = _served_node(tmp_path, database_url)
+    server = Served(node.config.data_dir)
     try:
-        yield f"http://127.0.0.1:{port}/api/v1", Node.open(data_dir), token
+        yield server.base, Node.open(node.config.data_dir), token
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        server.stop()
         node.close()
 
 
@@ -124,3 +161,67 @@ def test_served_node_records_checkpoints_and_proves(served) -> None:
 
     status, ctype, body = _get(f"{base}/ledger/proofs/inclusion?index={n + 3}&tree_size={n}")
     assert status == 400 and ctype == "application/problem+json"
+
+
+def _post_chunked(base: str, path: str, token: str, chunks: Iterable[bytes]) -> tuple[int, dict]:
+    """POST a JSON body with ``Transfer-Encoding: chunked`` (no length given up front).
+
+    A server may answer and stop reading before the body ends, so sending may fail while
+    the answer is there to read.
+    """
+    url = urllib.parse.urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as conn:
+        head = (
+            f"POST {url.path}{path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            conn.sendall(head.encode())
+            for chunk in chunks:
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        response = http.client.HTTPResponse(conn)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+def test_a_chunked_body_over_the_limit_is_413(served) -> None:
+    base, node, token = served
+    size = node.ledger.size()
+    megabyte = b"x" * (1 << 20)
+    chunks = [b'{"statement": "', *[megabyte] * 10, b'"}']
+    status, problem = _post_chunked(base, "/attestations", token, chunks)
+    assert status == 413 and problem["status"] == 413
+    assert problem["detail"] == "The request body is over the limit of 1048576 bytes."
+    # A chunked body within the limit is read whole.
+    status, recorded = _post_chunked(base, "/attestations", token, [b'{"statement": ', b'"ok"}'])
+    assert status == 201 and recorded["index"] == size
+    assert node.ledger.size() == size + 1
+
+
+def test_serve_stops_cleanly_within_seconds_and_idle_jobs_keep_quiet(tmp_path: Path) -> None:
+    node, token = _served_node(tmp_path)
+    node.ledger.checkpoint()  # nothing for the jobs to do until the test writes
+    server = Served(node.config.data_dir, "--log-level", "debug")
+    try:
+        idle = "[jobs] DEBUG checkpoint: nothing to do"
+        server.wait_for(lambda line: idle in line, count=3)
+        status, recorded = _post(f"{server.base}/attestations", {"statement": "x"}, token)
+        assert status == 201
+        done = f"[jobs] INFO checkpoint at size {recorded['index'] + 1}"
+        server.wait_for(lambda line: done in line)
+        server.wait_for(lambda line: idle in line, count=3)
+    finally:
+        took = server.stop()
+        node.close()
+    output = "".join(server.lines)
+    assert "Traceback" not in output and "Exception" not in output, output
+    assert took < 5, f"took {took:.1f} s to stop"
+    assert server.proc.returncode == 0
+    # At INFO, the jobs said only that they started and the one thing they did.
+    said = [line.split("INFO ", 1)[1].strip() for line in server.lines if "[jobs] INFO" in line]
+    assert said == ["jobs started (checkpoint every 0.2s)", done.split("INFO ", 1)[1]]
+    assert not [line for line in server.lines if "apscheduler" in line or "Running job" in line]

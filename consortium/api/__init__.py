@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consortium import __version__
 from consortium.api import (
@@ -19,6 +20,7 @@ from consortium.api import (
     node_info,
     people,
 )
+from consortium.api.bodies import check_body
 from consortium.api.context import BEARER
 from consortium.api.problems import ProblemApi
 from consortium.node import Node
@@ -41,6 +43,10 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     )
     app.config.update(settings)
     app.extensions["consortium.node"] = node
+    if node.config.trusted_proxies:
+        # The client's address is what the proxies say it is (sign-in throttling counts by it).
+        proxies = node.config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     api = ProblemApi(app)
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}
@@ -57,6 +63,8 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
         alliance,
     ):
         api.register_blueprint(module.blp)
+
+    app.before_request(check_body)
 
     @app.before_request
     def _no_control_characters_in_paths() -> None:

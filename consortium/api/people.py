@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from consortium.api.context import BEARER, actor, body, node, require_actor
+from consortium.api.problems import PROBLEM_JSON, ProblemSchema
 from consortium.api.schemas import MemberView, PersonView, SettingsView
-from consortium.auth import people
-from consortium.auth.roles import ADMIN, ROLES
+from consortium.auth import people, throttle
+from consortium.auth.roles import ADMIN, ROLES, Actor
 from consortium.auth.tokens import create_token
 from consortium.registry import members, settings
 from consortium.text import Text
@@ -50,17 +52,39 @@ class PasswordSchema(Schema):
     new_password = Text(required=True, load_only=True)
 
 
+THROTTLED = {
+    "schema": ProblemSchema,
+    "content_type": PROBLEM_JSON,
+    "description": "Too many wrong passwords for this account or from this address; "
+    "`Retry-After` says how many seconds to wait.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
+
+
+def _check_password(username: str, password: str) -> Actor | None:
+    """`throttle.sign_in` for this request's client, on the node's clock."""
+    return throttle.sign_in(
+        node().engine, username, password, request.remote_addr, node().ledger.clock
+    )
+
+
 def _person(row: Any, entry: int | None = None) -> dict[str, Any]:
-    return {**row._asdict(), "entry": entry}
+    """A person as shown; ``entry`` only in the answer to a change (see `EntryRef`)."""
+    return row._asdict() | ({} if entry is None else {"entry": entry})
 
 
 @blp.route("/auth/login")
 class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(201, LoginResult)
+    @blp.alt_response(429, **THROTTLED)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Sign in with a password; get a bearer token valid for 12 hours."""
-        who = people.check_password(node().engine, data["username"], data["password"])
+        """Sign in with a password; get a bearer token valid for 12 hours.
+
+        After repeated wrong passwords for an account or from an address, sign-in answers 429
+        with `Retry-After` (seconds) until the wait is over, without checking the password.
+        """
+        who = _check_password(data["username"], data["password"])
         if who is None:
             abort(401, message="Unknown username or wrong password.")
         roles = data.get("roles")
@@ -94,10 +118,12 @@ class MyPassword(MethodView):
     @require_actor()
     @blp.arguments(PasswordSchema)
     @blp.response(204)
+    @blp.alt_response(429, **THROTTLED)
     def put(self, data: dict[str, Any]) -> None:
-        """Change your own password (needs the current one)."""
+        """Change your own password (needs the current one; wrong ones are throttled like
+        sign-in)."""
         engine = node().engine
-        if people.check_password(engine, actor().name, data["current_password"]) is None:
+        if _check_password(actor().name, data["current_password"]) is None:
             abort(403, message="The current password is wrong.")
         people.set_password(engine, actor().name, data["new_password"])
 

@@ -65,7 +65,9 @@ class ProblemApi(Api):
             return self.handle_http_exception(error)
         if isinstance(error, DomainError):
             extra = {"errors": {"json": error.errors}} if error.errors else {}
-            return problem(error.status, error.title, error.message, **extra)
+            response = problem(error.status, error.title, error.message, **extra)
+            response.headers.update(error.headers)
+            return response
         if isinstance(error, ValidationError):
             return problem(
                 422,

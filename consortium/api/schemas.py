@@ -6,8 +6,19 @@ from marshmallow import Schema, fields
 
 
 class EntryRef(Schema):
+    """What a change answers with: the index of the ledger entry it wrote.
+
+    Only answers to requests that wrote an entry carry ``entry``; reads leave it out rather
+    than send null, so a client can tell "this request changed the ledger" from the presence
+    of the field, and the field is never anything but an integer.
+    """
+
     entry = fields.Integer(
-        strict=True, metadata={"description": "Index of the ledger entry just written."}
+        strict=True,
+        metadata={
+            "description": "Index of the ledger entry just written; only in the answer to a "
+            "request that wrote one."
+        },
     )
 
 

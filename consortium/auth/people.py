@@ -31,6 +31,7 @@ from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
 
 from consortium.auth.roles import ADMIN, ROLES, Actor
+from consortium.db.engine import writer
 from consortium.disclosure.sealing import ERASED
 from consortium.errors import Conflict, Invalid, NotFound
 from consortium.events import Event, new_id, projection_table, projects, record
@@ -229,7 +230,7 @@ def set_password(engine: Engine, username: str, password: str) -> None:
         )
     hashed = nacl.pwhash.argon2id.str(password.encode()).decode()
     now = datetime.now(UTC).isoformat()
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         person = get_person(conn, username)
         if not person.active:
             raise Conflict(f"{username!r} is deactivated")

@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from consortium.auth.people import effective_actor, get_person
 from consortium.auth.roles import ROLES, Actor
+from consortium.db.engine import writer
 from consortium.errors import DomainError
 
 PREFIX = "cst"
@@ -93,7 +94,7 @@ def create_token(
     token_id = "".join(secrets.choice(alphabet) for _ in range(10))
     token = f"{PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         try:
             person = get_person(conn, actor)
         except DomainError as exc:
@@ -150,7 +151,7 @@ def list_tokens(engine: Engine) -> list[TokenInfo]:
 
 
 def revoke_token(engine: Engine, token_id: str) -> None:
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         done = conn.execute(
             update(TOKEN)
             .where(TOKEN.c.token_id == token_id, TOKEN.c.revoked_at.is_(None))

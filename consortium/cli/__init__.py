@@ -77,15 +77,22 @@ def init(ctx: Context, name: str, origin: str | None, database_url: str | None) 
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="debug also shows scheduled jobs that found nothing to do.",
+)
 @data_dir_option
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, workers: int) -> None:
+def serve(ctx: Context, host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the node's API (gunicorn) and run its scheduled jobs."""
     from consortium.server import serve as run
 
     ctx.open().close()  # fail here, with a clear message, rather than in every worker
     err.print(f"Serving {ctx.data_dir} on http://{host}:{port}/api/v1/node")
-    run(ctx.data_dir, host, port, workers)
+    run(ctx.data_dir, host, port, workers, log_level=log_level)
 
 
 @main.command()

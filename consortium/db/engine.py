@@ -5,6 +5,12 @@ survives a crash. Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so
 writers queue on the database lock instead of one failing halfway; reads start a normal
 deferred transaction and never block writers. PostgreSQL writers serialise on an advisory lock
 taken by the ledger (see `consortium.ledger.log`).
+
+Every transaction that writes, on the ledger or beside it (tokens, passwords, read marks,
+e-mail addresses), therefore opens with ``writer(engine).begin()``, never ``engine.begin()``:
+a deferred SQLite transaction that reads and then writes cannot wait for the lock (SQLite
+refuses to upgrade a read snapshot that a committed writer has made stale, to avoid a
+deadlock), so it would fail with "database is locked" as soon as the ledger is being written.
 """
 
 from __future__ import annotations
@@ -39,7 +45,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def writer(engine: Engine) -> Engine:
-    """The same engine, marked so that its transactions take the write lock up front."""
+    """The same engine, marked so that its transactions take the write lock up front.
+
+    On SQLite they then wait up to the busy timeout for other writers, instead of failing;
+    on PostgreSQL the mark changes nothing (row locks and the ledger's advisory lock queue).
+    """
     return engine.execution_options(**{WRITE_OPTION: True})
 
 

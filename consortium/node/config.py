@@ -102,6 +102,10 @@ class NodeConfig:
     database_url: str | None = None
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     smtp: SmtpConfig | None = None
+    # Reverse proxies in front of `serve` that append the client's address to
+    # X-Forwarded-For: sign-in throttling counts per client address, and without this every
+    # client would seem to come from the proxy.
+    trusted_proxies: int = 0
 
     @property
     def key_path(self) -> Path:
@@ -125,6 +129,8 @@ class NodeConfig:
             f"origin = {json.dumps(self.origin, ensure_ascii=False)}",
             "# Seconds between checkpoints while `consortium serve` runs.",
             f"checkpoint_interval = {self.checkpoint_interval}",
+            "# Reverse proxies in front of `serve` that set X-Forwarded-For (e.g. 1 for nginx).",
+            f"trusted_proxies = {self.trusted_proxies}",
             "# Default: SQLite in this directory. For PostgreSQL, e.g.",
             '# database_url = "postgresql+psycopg://consortium@db.example.org/consortium"',
         ]
@@ -155,6 +161,7 @@ class NodeConfig:
                 database_url=raw.get("database_url"),
                 checkpoint_interval=float(raw.get("checkpoint_interval", 5.0)),
                 smtp=SmtpConfig.parse(raw["smtp"], path) if "smtp" in raw else None,
+                trusted_proxies=raw.get("trusted_proxies", 0),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise NodeConfigError(f"{path}: missing or invalid setting {exc}") from exc
@@ -162,4 +169,7 @@ class NodeConfig:
             check_database_url(config.database_url)
         if config.checkpoint_interval <= 0:
             raise NodeConfigError(f"{path}: checkpoint_interval must be positive")
+        proxies = config.trusted_proxies
+        if not (isinstance(proxies, int) and not isinstance(proxies, bool) and 0 <= proxies <= 5):
+            raise NodeConfigError(f"{path}: trusted_proxies must be a number from 0 to 5")
         return config
