@@ -28,18 +28,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import TYPE_CHECKING
 
 import nacl.bindings
 import nacl.exceptions
-from sqlalchemy import Engine
 
 from consortium.crypto.canonical import parse as loads
 from consortium.crypto.keys import b64encode
 from consortium.crypto.note import Checkpoint, NoteError, Verifier
-from consortium.db.engine import make_engine
 from consortium.ledger import merkle
 from consortium.ledger.entry import GENESIS_PREV, EntryError, parse_entry, signed_message
-from consortium.ledger.log import iter_entries
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 BATCH = 4096
 MAX_PROBLEMS = 1000
@@ -105,6 +106,10 @@ class EntryRange:
     end: int
 
     def load(self) -> list[Row]:
+        # The database is imported here, not with the module: a bundle is audited without one.
+        from consortium.db.engine import make_engine
+        from consortium.ledger.log import iter_entries
+
         engine = _engines.get(self.url)
         if engine is None:
             engine = _engines[self.url] = make_engine(self.url, pool_size=1)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,7 +34,9 @@ from consortium.ledger.audit import (
     sorted_problems,
 )
 from consortium.ledger.entry import Entry, EntryError, parse_entry
-from consortium.ledger.log import Ledger, iter_entries, log_size
+
+if TYPE_CHECKING:
+    from consortium.ledger.log import Ledger
 
 FORMAT = "consortium-ledger-bundle"
 VERSION = 1
@@ -54,6 +56,9 @@ def export_bundle(
     ledger: Ledger, name: str, public_key: bytes, path: Path, progress: Progress | None = None
 ) -> int:
     """Write the ledger to ``path`` (atomically: a partial file is never left behind)."""
+    # The database is imported here, not with the module: verifying a bundle needs none.
+    from consortium.ledger.log import iter_entries, log_size
+
     with ledger.engine.connect() as conn:
         size = log_size(conn)
     checkpoints = [c for c in ledger.checkpoints() if _size_of(c) <= size]
