@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, require_actor
 from consortium.api.schemas import MemberView, PersonView, SettingsView
 from consortium.auth import people

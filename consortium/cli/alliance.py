@@ -250,7 +250,7 @@ def report_group() -> None:
 @report_group.command("build")
 @click.option("--from", "start", required=True, help="First day of the period, YYYY-MM-DD.")
 @click.option("--to", "end", required=True, help="The day after the period, YYYY-MM-DD.")
-@click.option("--by", "interval", type=click.Choice(report.INTERVALS), help="Add trends.")
+@click.option("--by", type=click.Choice(report.INTERVALS), help="Add trends.")
 @_bundles_option(
     "A member's ledger bundle to read too (verified first); repeat for each member.",
     required=False,
@@ -265,13 +265,13 @@ def report_build(
     who: Actor,
     start: str,
     end: str,
-    interval: str | None,
+    by: str | None,
     bundles: tuple[Path, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
     """Build a signed contribution report for start ≤ day < end."""
-    query = _given(start=start, end=end, interval=interval, format=fmt)
+    query = _given(start=start, end=end, by=by, format=fmt)
     with ExitStack() as bars:
         signed = report.contribution_report(node.ledger, node.key, who, query, bundles, _bars(bars))
     text = report.to_csv(signed) if fmt == "csv" else json.dumps(signed, indent=2) + "\n"
