@@ -10,7 +10,12 @@ projections (never the clock, never node-local tables other than sealed document
 
 A kind may have several projectors: the domain module's own, then others that react to it
 (notifications). They run in registration order, which is import order: a module that reads
-another's projections imports it, so that module's projectors are registered, and run, first.
+another's projections, or reacts to its entries, imports it, so that module's projectors are
+registered, and run, first, whichever module a process happens to import first.
+
+A process imports only the domain modules it uses (a console command that lists datasets has
+no need of the credit code); `apply` completes the registry, importing every projecting
+module that `consortium.projections` names, before it folds the first entry.
 """
 
 from __future__ import annotations
@@ -74,6 +79,9 @@ def projection_table(table: Table) -> Table:
 
 
 def apply(conn: Connection, event: Event) -> None:
+    """Fold ``event`` into the projections: every projector of its kind, in order."""
+    import consortium.projections  # noqa: F401  (every projector registered, once per process)
+
     for projector in _PROJECTORS.get(event.kind, ()):
         projector(conn, event)
 

@@ -29,6 +29,8 @@ from sqlalchemy import Column, Connection, Engine, Integer, String, insert, sele
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+# Imported for their projectors of the kinds this module reacts to, which must run first.
+from consortium.access import consent, incidents, obligations, outputs  # noqa: F401
 from consortium.access.grants import GRANT
 from consortium.access.requests import AWAITING_SECOND, REQUEST, SUBMITTED, working_days_after
 from consortium.auth.people import PERSON, get_person

@@ -564,7 +564,7 @@ def test_the_leads_path_from_rules_to_a_verified_report(
         auth = {"Authorization": f"Bearer {ole}"}
         runs = client.get("/api/v1/compensation/runs", headers=auth).get_json()
         assert [r["id"] for r in runs] == [run1, run2]
-        url = f"/api/v1/reports/contributions?start={day1[0]}&end={day2[1]}&interval=month"
+        url = f"/api/v1/reports/contributions?start={day1[0]}&end={day2[1]}&by=month"
         sheet = client.get(url + "&format=csv", headers=auth)
         assert sheet.status_code == 200 and sheet.mimetype == "text/csv"
         levels = {line.split(",")[2] for line in sheet.text.splitlines()[1:]}

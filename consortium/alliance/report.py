@@ -477,7 +477,10 @@ def _amounts(by_currency: dict[str, str]) -> str:
 
 
 class ReportQuery(PeriodSchema):
-    interval = Text(
+    """A report's period and options; the API's query and `consortium report build`'s options
+    use the same names (``by``, not the report's own field name ``interval``)."""
+
+    by = Text(
         validate=validate.OneOf(INTERVALS),
         metadata={"description": "Add trends per " + ", ".join(INTERVALS) + "."},
     )
@@ -501,7 +504,7 @@ def contribution_report(
     start, end = str(data["start"]), str(data["end"])
     try:
         peers = member_bundles(ledger.engine, bundles, progress)
-        return build(ledger, key, start, end, data.get("interval"), peers)
+        return build(ledger, key, start, end, data.get("by"), peers)
     except LedgerReadError as exc:
         raise Invalid(str(exc)) from exc
     except ReportError as exc:

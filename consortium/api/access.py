@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from consortium.access import consent, grants, incidents, outputs, requests, transparency
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
 from consortium.auth.roles import ADMIN, DIRECTOR, RESEARCHER, ROLES, STEWARD
 from consortium.events import Event

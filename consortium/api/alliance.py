@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from consortium.alliance import compensation, contributions, report
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, require_actor
 from consortium.auth.roles import ADMIN, LEAD, STEWARD
 from consortium.events import Event

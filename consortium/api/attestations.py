@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, node, require_actor
 from consortium.api.ledger import EntrySchema
 from consortium.attestations import AttestationSchema, record_attestation

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from consortium.access import termination
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, require_actor
 from consortium.api.schemas import ContractView, RulesView, SignatureOut, TerminationView
 from consortium.auth.roles import ADMIN, LEAD, STEWARD

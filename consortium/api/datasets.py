@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from consortium.access import catalogue
 from consortium.access.catalogue import SearchSchema
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
 from consortium.api.schemas import DatasetView
 from consortium.auth.roles import DIRECTOR, STEWARD

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from consortium import notifications
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, require_actor
 
 SECURED = {"security": [{BEARER: []}]}

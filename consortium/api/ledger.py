@@ -11,9 +11,10 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import node, optional_actor
 from consortium.crypto.keys import b64encode
 from consortium.disclosure.readers import Reader, disclose

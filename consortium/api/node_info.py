@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from consortium import __version__
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import node
 from consortium.crypto.keys import b64encode
 

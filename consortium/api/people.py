@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
+from consortium.api.blueprint import Blueprint
 from consortium.api.context import BEARER, actor, body, node, require_actor
 from consortium.api.problems import PROBLEM_JSON, ProblemSchema
 from consortium.api.schemas import MemberView, PersonView, SettingsView

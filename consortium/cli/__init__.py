@@ -2,45 +2,180 @@
 
 Every failure ends with a one-line reason on standard error and a non-zero exit status;
 nothing is written by a command that fails.
+
+Start-up matters at a console: the command groups live in modules of their own, imported only
+when one of their commands runs (`LazyGroup`), and what this module and `cli.common` import at
+start-up is click and little else. ``consortium --help`` lists the groups from the table below
+without importing any of them; a test checks the table against the groups themselves.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 
-from consortium.attestations import record_attestation
+from consortium import __version__
 from consortium.auth.roles import ROLES
-from consortium.auth.tokens import TokenError, create_token, list_tokens, revoke_token
 from consortium.cli.common import (
+    DATA_DIR_HELP,
     Context,
-    acting,
-    as_option,
     data_dir_option,
     err,
     keyring,
-    main,
-    opened,
+    on_node,
     out,
     pass_ctx,
     progress_bar,
     refusals,
     vkeys_option,
 )
-from consortium.crypto.keys import b64encode
-from consortium.disclosure.table import PUBLIC
-from consortium.disclosure.views import AUDIENCES, export_ledger
-from consortium.ledger.audit import AuditReport
-from consortium.ledger.bundle import BundleError, read_header, verify_bundle
-from consortium.node import Node, NodeConfigError, init_node
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from consortium.auth.roles import Actor
+    from consortium.ledger.audit import AuditReport
+    from consortium.node import Node
+
+__all__ = ["LAZY_COMMANDS", "LazyGroup", "main"]
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported only when one of them is invoked.
+
+    ``lazy`` maps a command name to ``("module:attribute", short help)``; the short help is
+    what ``--help`` lists, so listing the commands imports none of their modules.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self.add_command(load_command(self.lazy[cmd_name][0]), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = [
+            n
+            for n in self.list_commands(ctx)
+            if n not in self.commands or not self.commands[n].hidden
+        ]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = [
+            (
+                name,
+                self.commands[name].get_short_help_str(limit)
+                if name in self.commands
+                else click.Command(name, help=self.lazy[name][1]).get_short_help_str(limit),
+            )
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def load_command(target: str) -> click.Command:
+    """The command object named by ``"module:attribute"``."""
+    module, _, attribute = target.partition(":")
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command), target
+    return command
+
+
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "user": (
+        "consortium.cli.registry:user",
+        "People of this institution, their roles and passwords.",
+    ),
+    "member": (
+        "consortium.cli.registry:member",
+        "Member institutions of the consortium and their node keys.",
+    ),
+    "settings": (
+        "consortium.cli.registry:settings_cmd",
+        "Show the institution's settings, or change them (admin).",
+    ),
+    "dataset": (
+        "consortium.cli.registry:dataset",
+        "Register and maintain datasets (metadata only).",
+    ),
+    "rebuild": (
+        "consortium.cli.registry:rebuild_cmd",
+        "Recreate every projection (people, datasets, contracts…) from the ledger alone.",
+    ),
+    "inbox": (
+        "consortium.cli.notifications:inbox_command",
+        "Your notifications, newest first (give --as USERNAME at the node's console).",
+    ),
+    "request": (
+        "consortium.cli.access:request_group",
+        "Access requests: check, submit, review and decide them.",
+    ),
+    "grant": ("consortium.cli.access:grant_group", "Grants: list, export, verify offline, revoke."),
+    "incident": (
+        "consortium.cli.access:incident_group",
+        "Incidents: report, suspend the grants they touch, close.",
+    ),
+    "contribution": (
+        "consortium.cli.alliance:contribution_group",
+        "Contributions besides data: recorded costs and declared effort.",
+    ),
+    "compensation": (
+        "consortium.cli.alliance:compensation_group",
+        "Compensation runs: a period's pool paid by the credit on the ledger.",
+    ),
+    "report": (
+        "consortium.cli.alliance:report_group",
+        "Contribution reports: credit, compensation and participation, reproducibly.",
+    ),
+    "contract": (
+        "consortium.cli.contracts:contract",
+        "Draft, propose, sign and manage sharing contracts.",
+    ),
+    "rules": (
+        "consortium.cli.contracts:rules_group",
+        "The alliance's benefit rules: proposed by the lead, signed by every member.",
+    ),
+    "profile": (
+        "consortium.cli.profile:profile",
+        "Profile FILE (.csv or .jsonl, optionally .gz): fingerprint, completeness, identifiers.",
+    ),
+}
+"""The command groups kept in modules of their own, with the short help ``--help`` shows."""
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="consortium-data",
+    show_default=True,
+    envvar="CONSORTIUM_DATA_DIR",
+    help=DATA_DIR_HELP,
+)
+@click.version_option(__version__, prog_name="consortium")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path) -> None:
+    """Run and audit a consortium node: a signed, verifiable ledger of data-sharing events."""
+    source = ctx.get_parameter_source("data_dir")
+    ctx.obj = Context(data_dir, source is not click.core.ParameterSource.DEFAULT)
+
 
 # --- node lifecycle ---------------------------------------------------------------------------
 
@@ -60,6 +195,11 @@ __all__ = ["main"]
 @pass_ctx
 def init(ctx: Context, name: str, origin: str | None, database_url: str | None) -> None:
     """Create a node: key, configuration, database and the first ledger entry."""
+    from rich.markup import escape
+
+    from consortium.crypto.keys import b64encode
+    from consortium.node import NodeConfigError, init_node
+
     data_dir = ctx.data_dir
     try:
         node = init_node(data_dir, name, origin=origin, database_url=database_url)
@@ -96,16 +236,10 @@ def serve(ctx: Context, host: str, port: int, workers: int, log_level: str) -> N
 
 
 @main.command()
-@data_dir_option
-@pass_ctx
-def checkpoint(ctx: Context) -> None:
+@on_node(checkpoint=False)
+def checkpoint(node: Node) -> None:
     """Sign a checkpoint for the ledger as it is now (if it grew since the last one)."""
-    node = ctx.open()
-    try:
-        with refusals():
-            note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
-    finally:
-        node.close()
+    note = node.ledger.checkpoint() or node.ledger.latest_checkpoint()
     click.echo(note, nl=False)
 
 
@@ -119,9 +253,8 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Context) -> None:
     """Apply pending schema migrations."""
-    node = ctx.open(migrate=True)
+    ctx.open(migrate=True).close()
     out.print("Database schema is up to date.")
-    node.close()
 
 
 # --- attestations and tokens --------------------------------------------------------------------
@@ -130,17 +263,15 @@ def db_upgrade(ctx: Context) -> None:
 @main.command()
 @click.option("--statement", required=True, help="What the institution attests.")
 @click.option("--subject", help="What it is about, e.g. contract:C-4.")
-@as_option
-@data_dir_option
-@pass_ctx
-def attest(ctx: Context, statement: str, subject: str | None, as_user: str | None) -> None:
+@on_node(acts=True)
+def attest(node: Node, who: Actor, statement: str, subject: str | None) -> None:
     """Record a signed attestation on the ledger (steward or admin)."""
+    from consortium.attestations import record_attestation
+
     payload: dict[str, Any] = {"statement": statement}
     if subject is not None:
         payload["subject"] = subject
-    with opened(ctx) as node:
-        done = record_attestation(node.ledger, acting(node, as_user), payload)
-        node.ledger.checkpoint()
+    done = record_attestation(node.ledger, who, payload)
     out.print(f"Recorded attestation as entry {done.index}.")
 
 
@@ -165,51 +296,55 @@ def token() -> None:
     type=click.IntRange(1, 3650),
     help="Days until it expires.",
 )
-@data_dir_option
-@pass_ctx
-def token_create(ctx: Context, actor: str, roles: tuple[str, ...], days: int) -> None:
+@on_node(checkpoint=False)
+def token_create(node: Node, actor: str, roles: tuple[str, ...], days: int) -> None:
     """Create a token and print it (the only time it is shown)."""
-    node = ctx.open()
-    try:
+    from consortium.auth.tokens import create_token
+
+    with _token_refusals():
         secret, info = create_token(
             node.engine, actor, timedelta(days=days), list(roles) if roles else None
         )
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from exc
     err.print(
         f"Token {info.token_id} for {actor}, expires {info.expires_at:%Y-%m-%d}. "
         "Store it now: it cannot be shown again."
     )
     click.echo(secret)
-    node.close()
 
 
 @token.command("list")
-@data_dir_option
-@pass_ctx
-def token_list(ctx: Context) -> None:
+@on_node(checkpoint=False)
+def token_list(node: Node) -> None:
     """List tokens (never their secrets)."""
-    node = ctx.open()
+    from consortium.auth.tokens import list_tokens
+
     for t in list_tokens(node.engine):
         state = "revoked" if t.revoked_at else ("active" if t.active else "expired")
         scope = ",".join(t.roles) if t.roles is not None else "all roles"
         click.echo(f"{t.token_id}  {t.actor}  {scope}  {state}  expires {t.expires_at:%Y-%m-%d}")
-    node.close()
 
 
 @token.command("revoke")
 @click.argument("token_id")
-@data_dir_option
-@pass_ctx
-def token_revoke(ctx: Context, token_id: str) -> None:
+@on_node(checkpoint=False)
+def token_revoke(node: Node, token_id: str) -> None:
     """Revoke a token by its id."""
-    node = ctx.open()
-    try:
+    from consortium.auth.tokens import revoke_token
+
+    with _token_refusals():
         revoke_token(node.engine, token_id)
+    out.print(f"Revoked token {token_id}.")
+
+
+@contextmanager
+def _token_refusals() -> Iterator[None]:
+    """A token that cannot be made or revoked ends the command with the reason."""
+    from consortium.auth.tokens import TokenError
+
+    try:
+        yield
     except TokenError as exc:
         raise click.ClickException(str(exc)) from exc
-    out.print(f"Revoked token {token_id}.")
-    node.close()
 
 
 # --- audit ----------------------------------------------------------------------------------------
@@ -234,6 +369,10 @@ def _quick_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _report(report: AuditReport, what: str) -> None:
+    from rich.markup import escape
+
+    from consortium.crypto.keys import b64encode
+
     if report.ok:
         checks = "hashes, chain, Merkle roots, checkpoints"
         if report.signatures_checked:
@@ -317,17 +456,17 @@ def ledger() -> None:
 @click.option(
     "--for",
     "audience",
-    type=click.Choice(AUDIENCES),
-    default=PUBLIC,
+    type=click.Choice(["public", "members"]),
+    default="public",
     show_default=True,
     help="Who the bundle is for: the public gets the entries alone; members also get each "
     "entry's members document, what they need to recompute credit and reports.",
 )
-@data_dir_option
-@pass_ctx
-def ledger_export(ctx: Context, file: Path, audience: str) -> None:
+@on_node(checkpoint=False)
+def ledger_export(node: Node, file: Path, audience: str) -> None:
     """Write a self-contained bundle (entries, checkpoints, key) to FILE; .gz compresses."""
-    node = ctx.open()
+    from consortium.disclosure.views import export_ledger
+
     with progress_bar("exporting", node.ledger.size()) as advance:
         try:
             size = export_ledger(
@@ -335,7 +474,6 @@ def ledger_export(ctx: Context, file: Path, audience: str) -> None:
             )
         except OSError as exc:
             raise click.ClickException(f"cannot write {file}: {exc.strerror}") from exc
-    node.close()
     out.print(f"Exported {size} entries to {file}, for {audience}.")
 
 
@@ -351,6 +489,8 @@ def ledger_verify_bundle(
 ) -> None:
     """Verify a bundle offline, with no database, against the node's key you trust (--vkey, or
     the one your node recorded); never against the key the bundle names."""
+    from consortium.ledger.bundle import BundleError, read_header, verify_bundle
+
     try:
         origin = read_header(file).origin
         with refusals():
@@ -377,6 +517,7 @@ def demo(ctx: Context, port: int) -> None:
     """Create (once) and serve a demonstration node: people, datasets, a signed contract,
     access requests and a grant."""
     from consortium.demo import TOKEN_FILE, create_demo
+    from consortium.node import NodeConfigError
     from consortium.server import serve as run
 
     data_dir = ctx.data_dir if ctx.explicit else Path("demo-data")
@@ -403,10 +544,3 @@ def demo(ctx: Context, port: int) -> None:
     out.print(f"  consortium --data-dir {data_dir} verify")
     out.print(f"  OpenAPI: {base}/openapi.json")
     run(data_dir, "127.0.0.1", port, workers=2)
-
-
-# Subcommand groups register themselves on `main` when imported.
-from consortium.cli import access, alliance, contracts, notifications, registry  # noqa: E402, F401
-from consortium.cli.profile import profile  # noqa: E402
-
-main.add_command(profile)

@@ -6,21 +6,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
 from consortium.access import grants, incidents, outputs, requests
+from consortium.auth.roles import Actor
 from consortium.cli.common import (
     Context,
-    acting,
-    as_option,
     data_dir_option,
     dump_json,
     keyring,
-    main,
-    opened,
+    on_node,
     out,
     pass_ctx,
     read_json,
@@ -30,11 +27,16 @@ from consortium.cli.common import (
 )
 from consortium.events import Event
 
+if TYPE_CHECKING:
+    from consortium.node import Node
+
 _STYLE = {"allowed": "green", "refused": "red", "review": "yellow", "obligation": "cyan"}
 
 
 def _findings(findings: dict[str, list[dict[str, str]]]) -> None:
     """The compatibility check, term by term, per dataset."""
+    from rich.table import Table
+
     for dataset_id, found in findings.items():
         table = Table(title=dataset_id, show_header=True, header_style="bold")
         for column in ("term", "verdict", "why"):
@@ -46,21 +48,18 @@ def _findings(findings: dict[str, list[dict[str, str]]]) -> None:
         out.print(table)
 
 
-@main.group("request")
+@click.group("request")
 def request_group() -> None:
     """Access requests: check, submit, review and decide them."""
 
 
 @request_group.command("check")
 @click.argument("request_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def request_check(ctx: Context, request_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_check(node: Node, who: Actor, request_file: Path) -> None:
     """Run the compatibility check on a request file without submitting it."""
     payload = read_json(request_file)
-    with opened(ctx) as node:
-        result = requests.preview(node.engine, acting(node, as_user), payload)
+    result = requests.preview(node.engine, who, payload)
     _findings(result["findings"])
     verdict = "compatible" if result["compatible"] else "NOT compatible"
     out.print(f"The request is {verdict} with the contracts.")
@@ -74,14 +73,11 @@ def request_check(ctx: Context, request_file: Path, as_user: str | None) -> None
 
 @request_group.command("submit")
 @click.argument("request_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def request_submit(ctx: Context, request_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_submit(node: Node, who: Actor, request_file: Path) -> None:
     """Submit an access request from a JSON file (researcher)."""
     payload = read_json(request_file)
-    with opened(ctx) as node:
-        event = requests.submit_request(node.ledger, acting(node, as_user), payload)
+    event = requests.submit_request(node.ledger, who, payload)
     _findings(event.body["findings"])
     review = " for manual review" if event.body["manual_review"] else ""
     recorded(
@@ -93,13 +89,10 @@ def request_submit(ctx: Context, request_file: Path, as_user: str | None) -> Non
 
 @request_group.command("list")
 @click.option("--status", type=click.Choice(requests.STATUSES))
-@as_option
-@data_dir_option
-@pass_ctx
-def request_list(ctx: Context, status: str | None, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_list(node: Node, who: Actor, status: str | None) -> None:
     """The review queue (stewards, directors…), or your own requests (researchers)."""
-    with opened(ctx) as node:
-        found = requests.list_requests(node.engine, acting(node, as_user), status)
+    found = requests.list_requests(node.engine, who, status)
     for r in found:
         flags = " (manual review)" if r["manual_review"] else ""
         click.echo(
@@ -110,34 +103,26 @@ def request_list(ctx: Context, status: str | None, as_user: str | None) -> None:
 
 @request_group.command("show")
 @click.argument("request_id")
-@as_option
-@data_dir_option
-@pass_ctx
-def request_show(ctx: Context, request_id: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_show(node: Node, who: Actor, request_id: str) -> None:
     """One request as JSON, with its findings and every decision."""
-    with opened(ctx) as node:
-        dump_json(requests.get_request(node.engine, acting(node, as_user), request_id))
+    dump_json(requests.get_request(node.engine, who, request_id))
 
 
 @request_group.command("resubmit")
 @click.argument("request_id")
 @click.argument("request_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def request_resubmit(
-    ctx: Context, request_id: str, request_file: Path, as_user: str | None
-) -> None:
+@on_node(acts=True)
+def request_resubmit(node: Node, who: Actor, request_id: str, request_file: Path) -> None:
     """Resubmit a request that was returned for changes (its researcher)."""
     payload = read_json(request_file)
-    with opened(ctx) as node:
-        event = requests.resubmit_request(node.ledger, acting(node, as_user), request_id, payload)
+    event = requests.resubmit_request(node.ledger, who, request_id, payload)
     recorded(f"Resubmitted {request_id}", event.index)
 
 
 def _decide(
-    ctx: Context,
-    as_user: str | None,
+    node: Node,
+    who: Actor,
     command: Any,
     request_id: str,
     *,
@@ -146,12 +131,10 @@ def _decide(
 ) -> None:
     """Run a review command; ``signs`` for those that may issue a grant with the node key."""
     payload = {k: v for k, v in body.items() if v is not None}
-    with opened(ctx) as node:
-        who = acting(node, as_user)
-        if signs:
-            done = command(node.ledger, node.key, who, request_id, payload)
-        else:
-            done = command(node.ledger, who, request_id, payload)
+    if signs:
+        done = command(node.ledger, node.key, who, request_id, payload)
+    else:
+        done = command(node.ledger, who, request_id, payload)
     events: list[Event] = done if isinstance(done, list) else [done]
     for event in events:
         recorded(
@@ -162,106 +145,83 @@ def _decide(
 @request_group.command("withdraw")
 @click.argument("request_id")
 @click.option("--reason")
-@as_option
-@data_dir_option
-@pass_ctx
-def request_withdraw(
-    ctx: Context, request_id: str, reason: str | None, as_user: str | None
-) -> None:
+@on_node(acts=True)
+def request_withdraw(node: Node, who: Actor, request_id: str, reason: str | None) -> None:
     """Withdraw your open request (researcher)."""
-    _decide(ctx, as_user, requests.withdraw_request, request_id, reason=reason)
+    _decide(node, who, requests.withdraw_request, request_id, reason=reason)
 
 
 @request_group.command("return")
 @click.argument("request_id")
 @click.option("--reason", required=True, help="What the researcher should change.")
-@as_option
-@data_dir_option
-@pass_ctx
-def request_return(ctx: Context, request_id: str, reason: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_return(node: Node, who: Actor, request_id: str, reason: str) -> None:
     """Send a request back for changes (steward)."""
-    _decide(ctx, as_user, requests.return_request, request_id, reason=reason)
+    _decide(node, who, requests.return_request, request_id, reason=reason)
 
 
 @request_group.command("deny")
 @click.argument("request_id")
 @click.option("--reason", required=True)
-@as_option
-@data_dir_option
-@pass_ctx
-def request_deny(ctx: Context, request_id: str, reason: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_deny(node: Node, who: Actor, request_id: str, reason: str) -> None:
     """Deny a request (steward; director at the second approval)."""
-    _decide(ctx, as_user, requests.deny_request, request_id, reason=reason)
+    _decide(node, who, requests.deny_request, request_id, reason=reason)
 
 
 @request_group.command("approve")
 @click.argument("request_id")
 @click.option("--reason", help="Required when the request failed the compatibility check.")
-@as_option
-@data_dir_option
-@pass_ctx
-def request_approve(ctx: Context, request_id: str, reason: str | None, as_user: str | None) -> None:
+@on_node(acts=True)
+def request_approve(node: Node, who: Actor, request_id: str, reason: str | None) -> None:
     """Approve a request (steward); issues the grant unless a director must co-approve."""
-    _decide(ctx, as_user, requests.approve_request, request_id, signs=True, reason=reason)
+    _decide(node, who, requests.approve_request, request_id, signs=True, reason=reason)
 
 
 @request_group.command("co-approve")
 @click.argument("request_id")
 @click.option("--reason")
-@as_option
-@data_dir_option
-@pass_ctx
-def request_co_approve(
-    ctx: Context, request_id: str, reason: str | None, as_user: str | None
-) -> None:
+@on_node(acts=True)
+def request_co_approve(node: Node, who: Actor, request_id: str, reason: str | None) -> None:
     """The second approval (director); issues the grant."""
-    _decide(ctx, as_user, requests.co_approve_request, request_id, signs=True, reason=reason)
+    _decide(node, who, requests.co_approve_request, request_id, signs=True, reason=reason)
 
 
 # --- grants -------------------------------------------------------------------------------------
 
 
-@main.group("grant")
+@click.group("grant")
 def grant_group() -> None:
     """Grants: list, export, verify offline, revoke."""
 
 
 @grant_group.command("list")
 @click.option("--status", type=click.Choice(grants.STATUSES))
-@as_option
-@data_dir_option
-@pass_ctx
-def grant_list(ctx: Context, status: str | None, as_user: str | None) -> None:
+@on_node(acts=True)
+def grant_list(node: Node, who: Actor, status: str | None) -> None:
     """Grants (all for stewards, directors, admins, auditors; your own otherwise)."""
-    with opened(ctx) as node:
-        for g in grants.list_grants(node.engine, acting(node, as_user), status):
-            click.echo(
-                f"{g['id']}  {g['status']}  until {g['valid_until']}  {g['holder']}  "
-                f"{g['document']['project_title']}"
-            )
+    for g in grants.list_grants(node.engine, who, status):
+        click.echo(
+            f"{g['id']}  {g['status']}  until {g['valid_until']}  {g['holder']}  "
+            f"{g['document']['project_title']}"
+        )
 
 
 @grant_group.command("show")
 @click.argument("grant_id")
-@as_option
-@data_dir_option
-@pass_ctx
-def grant_show(ctx: Context, grant_id: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def grant_show(node: Node, who: Actor, grant_id: str) -> None:
     """One grant as JSON: its signed document, status and what was attested."""
-    with opened(ctx) as node:
-        dump_json(grants.get_grant(node.engine, acting(node, as_user), grant_id))
+    dump_json(grants.get_grant(node.engine, who, grant_id))
 
 
 @grant_group.command("export")
 @click.argument("grant_id")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def grant_export(ctx: Context, grant_id: str, output: Path | None, as_user: str | None) -> None:
+@on_node(acts=True)
+def grant_export(node: Node, who: Actor, grant_id: str, output: Path | None) -> None:
     """The signed grant as a file anyone can verify with `consortium grant verify`."""
-    with opened(ctx) as node:
-        file = grants.grant_file(node.engine, acting(node, as_user), grant_id, node.vkey)
+    file = grants.grant_file(node.engine, who, grant_id, node.vkey)
     text = json.dumps(file, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -302,50 +262,35 @@ def grant_verify(ctx: Context, grant_file: Path, vkeys: tuple[str, ...]) -> None
 @grant_group.command("revoke")
 @click.argument("grant_id")
 @click.option("--reason", required=True)
-@as_option
-@data_dir_option
-@pass_ctx
-def grant_revoke(ctx: Context, grant_id: str, reason: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def grant_revoke(node: Node, who: Actor, grant_id: str, reason: str) -> None:
     """Revoke an active grant (steward)."""
-    with opened(ctx) as node:
-        event = grants.revoke_grant(
-            node.ledger, acting(node, as_user), grant_id, {"reason": reason}
-        )
+    event = grants.revoke_grant(node.ledger, who, grant_id, {"reason": reason})
     recorded(f"Revoked {grant_id}", event.index)
 
 
 @grant_group.command("report-output")
 @click.argument("grant_id")
 @click.argument("output_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def grant_report_output(
-    ctx: Context, grant_id: str, output_file: Path, as_user: str | None
-) -> None:
+@on_node(acts=True)
+def grant_report_output(node: Node, who: Actor, grant_id: str, output_file: Path) -> None:
     """Report what came of a grant from a JSON file: {"kind", "title", "doi"…} (its holder)."""
     payload = read_json(output_file)
-    with opened(ctx) as node:
-        event = outputs.report_output(node.ledger, acting(node, as_user), grant_id, payload)
+    event = outputs.report_output(node.ledger, who, grant_id, payload)
     recorded(f"Reported {event.body['output']} for {grant_id}", event.index)
 
 
 @grant_group.command("attest-deletion")
 @click.argument("grant_id")
 @click.option("--statement", required=True, help="What was deleted, and when.")
-@as_option
-@data_dir_option
-@pass_ctx
-def grant_attest_deletion(ctx: Context, grant_id: str, statement: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def grant_attest_deletion(node: Node, who: Actor, grant_id: str, statement: str) -> None:
     """Attest that every copy was deleted, as the contract requires (the grant's holder)."""
-    with opened(ctx) as node:
-        event = grants.attest_deletion(
-            node.ledger, acting(node, as_user), grant_id, {"statement": statement}
-        )
+    event = grants.attest_deletion(node.ledger, who, grant_id, {"statement": statement})
     recorded(f"Deletion attested for {grant_id}", event.index)
 
 
-@main.group("incident")
+@click.group("incident")
 def incident_group() -> None:
     """Incidents: report, suspend the grants they touch, close."""
 
@@ -356,17 +301,15 @@ def incident_group() -> None:
 @click.option("--description", required=True)
 @click.option("--dataset", "datasets_", multiple=True, help="An affected dataset (repeatable).")
 @click.option("--grant", "grants_", multiple=True, help="An affected grant (repeatable).")
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def incident_report(
-    ctx: Context,
+    node: Node,
+    who: Actor,
     severity: str,
     kind: str,
     description: str,
     datasets_: tuple[str, ...],
     grants_: tuple[str, ...],
-    as_user: str | None,
 ) -> None:
     """Report a suspected breach, misuse or key compromise (steward or admin)."""
     payload = {
@@ -376,21 +319,17 @@ def incident_report(
         "datasets": list(datasets_),
         "grants": list(grants_),
     }
-    with opened(ctx) as node:
-        event = incidents.report_incident(node.ledger, acting(node, as_user), payload)
+    event = incidents.report_incident(node.ledger, who, payload)
     recorded(f"Reported {event.body['incident']}", event.index)
     click.echo(event.body["incident"])
 
 
 @incident_group.command("suspend-grants")
 @click.argument("incident_id")
-@as_option
-@data_dir_option
-@pass_ctx
-def incident_suspend(ctx: Context, incident_id: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def incident_suspend(node: Node, who: Actor, incident_id: str) -> None:
     """Suspend every active grant the incident touches, in one action (steward)."""
-    with opened(ctx) as node:
-        event = incidents.suspend_grants(node.ledger, acting(node, as_user), incident_id)
+    event = incidents.suspend_grants(node.ledger, who, incident_id)
     recorded(f"Suspended {', '.join(event.body['grants'])}", event.index)
 
 
@@ -398,18 +337,15 @@ def incident_suspend(ctx: Context, incident_id: str, as_user: str | None) -> Non
 @click.argument("incident_id")
 @click.option("--resolution", required=True)
 @click.option("--reinstate", is_flag=True, help="Reinstate the grants it suspended.")
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def incident_close(
-    ctx: Context, incident_id: str, resolution: str, reinstate: bool, as_user: str | None
+    node: Node, who: Actor, incident_id: str, resolution: str, reinstate: bool
 ) -> None:
     """Close an incident with its resolution (steward or admin)."""
-    with opened(ctx) as node:
-        event = incidents.close_incident(
-            node.ledger,
-            acting(node, as_user),
-            incident_id,
-            {"resolution": resolution, "reinstate": reinstate},
-        )
+    event = incidents.close_incident(
+        node.ledger,
+        who,
+        incident_id,
+        {"resolution": resolution, "reinstate": reinstate},
+    )
     recorded(f"Closed {incident_id}", event.index)

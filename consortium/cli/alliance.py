@@ -8,21 +8,19 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from consortium.alliance import compensation, contributions, ledgers, report
+from consortium.auth.roles import Actor
 from consortium.cli.common import (
     Context,
-    acting,
-    as_option,
     data_dir_option,
     dump_json,
     err,
     keyring,
-    main,
-    opened,
+    on_node,
     out,
     pass_ctx,
     progress_bar,
@@ -33,8 +31,11 @@ from consortium.cli.common import (
 )
 from consortium.registry.keyring import Keyring
 
+if TYPE_CHECKING:
+    from consortium.node import Node
 
-@main.group("contribution")
+
+@click.group("contribution")
 def contribution_group() -> None:
     """Contributions besides data: recorded costs and declared effort."""
 
@@ -48,17 +49,13 @@ def _given(**values: Any) -> dict[str, Any]:
 @click.option("--currency", required=True, help="An ISO 4217 code, e.g. EUR.")
 @click.option("--description", required=True)
 @click.option("--dataset", help="The dataset it was for, if one.")
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def contribution_cost(
-    ctx: Context, amount: str, currency: str, description: str, dataset: str | None,
-    as_user: str | None,
-) -> None:  # fmt: skip
+    node: Node, who: Actor, amount: str, currency: str, description: str, dataset: str | None
+) -> None:
     """Record what creating, keeping or securing data cost (steward or admin)."""
     payload = _given(amount=amount, currency=currency, description=description, dataset=dataset)
-    with opened(ctx) as node:
-        event = contributions.record_cost(node.ledger, acting(node, as_user), payload)
+    event = contributions.record_cost(node.ledger, who, payload)
     recorded(f"Recorded {event.body['cost']}", event.index)
 
 
@@ -68,34 +65,31 @@ def contribution_cost(
 @click.option("--description", required=True)
 @click.option("--dataset", help="The dataset it was for, if one.")
 @click.option("--contributor", help="The person or team who did it, if they should be named.")
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def contribution_declare(
-    ctx: Context, kind: str, units: str, description: str, dataset: str | None,
-    contributor: str | None, as_user: str | None,
-) -> None:  # fmt: skip
+    node: Node,
+    who: Actor,
+    kind: str,
+    units: str,
+    description: str,
+    dataset: str | None,
+    contributor: str | None,
+) -> None:
     """Declare effort or expertise the institution contributed (steward or admin)."""
     payload = _given(
         kind=kind, units=units, description=description, dataset=dataset, contributor=contributor
     )
-    with opened(ctx) as node:
-        event = contributions.declare_contribution(node.ledger, acting(node, as_user), payload)
+    event = contributions.declare_contribution(node.ledger, who, payload)
     recorded(f"Declared {event.body['contribution']}", event.index)
 
 
 @contribution_group.command("list")
-@as_option
-@data_dir_option
-@pass_ctx
-def contribution_list(ctx: Context, as_user: str | None) -> None:
+@on_node(acts=True)
+def contribution_list(node: Node, who: Actor) -> None:
     """Recorded costs and declared contributions, oldest first."""
-    with opened(ctx) as node:
-        for c in contributions.list_contributions(node.engine, acting(node, as_user)):
-            units = f"{c['units']} {c['currency']}" if c["currency"] else c["units"]
-            click.echo(
-                f"{c['id']}  {c['recorded_at'][:10]}  {c['kind']}  {units}  {c['description']}"
-            )
+    for c in contributions.list_contributions(node.engine, who):
+        units = f"{c['units']} {c['currency']}" if c["currency"] else c["units"]
+        click.echo(f"{c['id']}  {c['recorded_at'][:10]}  {c['kind']}  {units}  {c['description']}")
 
 
 def _bundles_option(help_text: str, required: bool = True) -> Callable[..., Any]:
@@ -109,7 +103,7 @@ def _bundles_option(help_text: str, required: bool = True) -> Callable[..., Any]
     )
 
 
-@main.group("compensation")
+@click.group("compensation")
 def compensation_group() -> None:
     """Compensation runs: a period's pool paid by the credit on the ledger."""
 
@@ -138,21 +132,24 @@ def _payees(run: dict[str, Any]) -> None:
     "A member's ledger bundle to read too (verified against its key); repeat for each.",
     required=False,
 )
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def compensation_run(
-    ctx: Context, start: str, end: str, pool: str, currency: str, minimum: str | None,
-    quantum: str | None, bundles: tuple[Path, ...], as_user: str | None,
-) -> None:  # fmt: skip
+    node: Node,
+    who: Actor,
+    start: str,
+    end: str,
+    pool: str,
+    currency: str,
+    minimum: str | None,
+    quantum: str | None,
+    bundles: tuple[Path, ...],
+) -> None:
     """Pay the period start ≤ day < end by the benefit rules in force at its end (lead)."""
     payload = _given(
         start=start, end=end, pool=pool, currency=currency, minimum=minimum, quantum=quantum
     )
-    with opened(ctx) as node, ExitStack() as bars:
-        event = compensation.run_compensation(
-            node.ledger, acting(node, as_user), payload, bundles, _bars(bars)
-        )
+    with ExitStack() as bars:
+        event = compensation.run_compensation(node.ledger, who, payload, bundles, _bars(bars))
     b = event.body
     rules = b["rules"]
     recorded(
@@ -164,13 +161,10 @@ def compensation_run(
 
 
 @compensation_group.command("list")
-@as_option
-@data_dir_option
-@pass_ctx
-def compensation_list(ctx: Context, as_user: str | None) -> None:
+@on_node(acts=True)
+def compensation_list(node: Node, who: Actor) -> None:
     """Compensation runs, oldest first."""
-    with opened(ctx) as node:
-        runs = compensation.list_runs(node.engine, acting(node, as_user))
+    runs = compensation.list_runs(node.engine, who)
     if not runs:
         click.echo("No compensation runs yet.")
     for r in runs:
@@ -184,13 +178,10 @@ def compensation_list(ctx: Context, as_user: str | None) -> None:
 @compensation_group.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="The whole run as JSON.")
-@as_option
-@data_dir_option
-@pass_ctx
-def compensation_show(ctx: Context, run_id: str, as_json: bool, as_user: str | None) -> None:
+@on_node(acts=True)
+def compensation_show(node: Node, who: Actor, run_id: str, as_json: bool) -> None:
     """One run: its period, pool, rules, checkpoints and every payee."""
-    with opened(ctx) as node:
-        run = compensation.get_run(node.engine, acting(node, as_user), run_id)
+    run = compensation.get_run(node.engine, who, run_id)
     if as_json:
         dump_json(run)
         return
@@ -252,7 +243,7 @@ def _outcome(
         out.print(f"  {origin} checked with {trusted.source(origin)}", highlight=False)
 
 
-@main.group("report")
+@click.group("report")
 def report_group() -> None:
     """Contribution reports: credit, compensation and participation, reproducibly."""
 
@@ -260,7 +251,7 @@ def report_group() -> None:
 @report_group.command("build")
 @click.option("--from", "start", required=True, help="First day of the period, YYYY-MM-DD.")
 @click.option("--to", "end", required=True, help="The day after the period, YYYY-MM-DD.")
-@click.option("--by", "interval", type=click.Choice(report.INTERVALS), help="Add trends.")
+@click.option("--by", type=click.Choice(report.INTERVALS), help="Add trends.")
 @_bundles_option(
     "A member's ledger bundle to read too (verified first); repeat for each member.",
     required=False,
@@ -269,19 +260,21 @@ def report_group() -> None:
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def report_build(
-    ctx: Context, start: str, end: str, interval: str | None, bundles: tuple[Path, ...],
-    fmt: str, output: Path | None, as_user: str | None,
-) -> None:  # fmt: skip
+    node: Node,
+    who: Actor,
+    start: str,
+    end: str,
+    by: str | None,
+    bundles: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+) -> None:
     """Build a signed contribution report for start ≤ day < end."""
-    query = _given(start=start, end=end, interval=interval, format=fmt)
-    with opened(ctx) as node, ExitStack() as bars:
-        signed = report.contribution_report(
-            node.ledger, node.key, acting(node, as_user), query, bundles, _bars(bars)
-        )
+    query = _given(start=start, end=end, by=by, format=fmt)
+    with ExitStack() as bars:
+        signed = report.contribution_report(node.ledger, node.key, who, query, bundles, _bars(bars))
     text = report.to_csv(signed) if fmt == "csv" else json.dumps(signed, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)

@@ -1,32 +1,54 @@
 """What every ``consortium`` subcommand shares: the data directory, consoles, progress bars,
-and turning domain refusals into one-line errors."""
+opening the node as the person named by ``--as``, and turning domain refusals into one-line
+errors.
+
+This module is imported by every subcommand, so it imports only click at start-up; rich, the
+node and marshmallow are imported when a command first uses them (see `consortium.cli`).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from marshmallow import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from consortium import __version__
 from consortium.auth.roles import OPERATOR, Actor
 from consortium.crypto.note import NoteError
 from consortium.errors import DomainError, flatten_messages
-from consortium.ledger.log import LedgerIntegrityError
-from consortium.node import Node, NodeConfigError
-from consortium.node.config import CONFIG_FILE
-from consortium.registry.keyring import Keyring, KeyringError, UntrustedKey
 
-err = Console(stderr=True)
-out = Console(soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from consortium.node import Node
+    from consortium.registry.keyring import Keyring
 
 DATA_DIR_HELP = "The node's data directory (or set CONSORTIUM_DATA_DIR)."
+
+
+class _Console:
+    """A rich console made on first use: ``consortium --help`` never needs rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+
+    @functools.cached_property
+    def _console(self) -> Console:
+        from rich.console import Console
+
+        return Console(**self._options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console, name)
+
+
+err: Console = _Console(stderr=True)  # type: ignore[assignment]
+out: Console = _Console(soft_wrap=True)  # type: ignore[assignment]
 
 
 class Context:
@@ -35,6 +57,8 @@ class Context:
         self.explicit = explicit
 
     def open(self, *, migrate: bool = False) -> Node:
+        from consortium.node import Node, NodeConfigError
+
         try:
             return Node.open(self.data_dir, migrate=migrate)
         except NodeConfigError as exc:
@@ -42,23 +66,6 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="consortium-data",
-    show_default=True,
-    envvar="CONSORTIUM_DATA_DIR",
-    help=DATA_DIR_HELP,
-)
-@click.version_option(__version__, prog_name="consortium")
-@click.pass_context
-def main(ctx: click.Context, data_dir: Path) -> None:
-    """Run and audit a consortium node: a signed, verifiable ledger of data-sharing events."""
-    source = ctx.get_parameter_source("data_dir")
-    ctx.obj = Context(data_dir, source is not click.core.ParameterSource.DEFAULT)
 
 
 def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
@@ -83,6 +90,14 @@ def data_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 @contextmanager
 def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A progress bar on standard error; silent when it is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(label, total=total)
@@ -101,6 +116,8 @@ def field_errors(messages: Any) -> str:
 def refusals() -> Iterator[None]:
     """Domain refusals, invalid input, documents nobody can check (no trusted key) and a ledger
     the node will not sign over (an edited row) end the command with a one-line reason."""
+    from marshmallow import ValidationError
+
     try:
         yield
     except DomainError as exc:
@@ -108,13 +125,22 @@ def refusals() -> Iterator[None]:
         raise click.ClickException(f"{exc.message}{detail}") from exc
     except ValidationError as exc:
         raise click.ClickException(field_errors(exc.messages)) from exc
-    except LedgerIntegrityError as exc:
-        raise click.ClickException(f"{exc}; run `consortium verify` to see what else") from exc
-    except UntrustedKey as exc:
+    except Exception as exc:
+        # Only a module already imported can have raised its error: checking this way keeps
+        # commands that need no database from importing one.
+        if _is(exc, "consortium.ledger.log", "LedgerIntegrityError"):
+            raise click.ClickException(f"{exc}; run `consortium verify` to see what else") from exc
+        if not _is(exc, "consortium.registry.keyring", "UntrustedKey"):
+            raise
         raise click.ClickException(
             f"{exc}: pin the vkey each node publishes with --vkey (compare it with them out of "
             "band), or run with --data-dir of a node that recorded it as a member"
         ) from exc
+
+
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 def vkeys_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,6 +158,9 @@ def keyring(ctx: Context, vkeys: tuple[str, ...]) -> Keyring:
     """What an offline check may verify against: the keys pinned with ``--vkey`` and, when the
     command runs with a node's data directory, that node's own key and its members' keys. A
     document's own key is never among them."""
+    from consortium.node.config import CONFIG_FILE
+    from consortium.registry.keyring import Keyring, KeyringError
+
     try:
         ring = Keyring.pinned(vkeys)
     except (NoteError, KeyringError) as exc:
@@ -191,13 +220,44 @@ def acting(node: Node, as_user: str | None) -> Actor:
 
 
 @contextmanager
-def opened(ctx: Context) -> Iterator[Node]:
-    """The node, for one command. If the command wrote entries, a checkpoint covers them
-    before it returns, so `consortium verify` and peers see them at once."""
+def opened(ctx: Context, *, checkpoint: bool = True) -> Iterator[Node]:
+    """The node, for one command; domain refusals inside end it with a one-line reason.
+
+    If the command wrote entries, a checkpoint covers them before it returns, so `consortium
+    verify` and peers see them at once (``checkpoint=False`` for commands that only manage
+    node-local state or sign checkpoints themselves)."""
     node = ctx.open()
     try:
         with refusals():
             yield node
-            node.ledger.checkpoint()
+            if checkpoint:
+                node.ledger.checkpoint()
     finally:
         node.close()
+
+
+def on_node(
+    *, acts: bool = False, checkpoint: bool = True
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Make a function a command run against the node: it is called with the opened node
+    first and, with ``acts``, the person ``--as`` names (or the operator) second.
+
+    The command gains ``--data-dir`` (and ``--as``), runs inside `opened` (so refusals become
+    one-line errors with a non-zero exit and written entries get a checkpoint), and closes the
+    node however it ends. Every command that opens the node does it this one way.
+    """
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def run(ctx: Context, *args: Any, **kwargs: Any) -> None:
+            as_user = kwargs.pop("as_user", None)
+            with opened(ctx, checkpoint=checkpoint) as node:
+                if acts:
+                    fn(node, acting(node, as_user), *args, **kwargs)
+                else:
+                    fn(node, *args, **kwargs)
+
+        command = data_dir_option(pass_ctx(run))
+        return as_option(command) if acts else command
+
+    return decorate

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from consortium.auth.roles import Actor
 from consortium.cli.common import (
     Context,
     acting,
@@ -20,7 +22,7 @@ from consortium.cli.common import (
     data_dir_option,
     dump_json,
     err,
-    main,
+    on_node,
     opened,
     out,
     pass_ctx,
@@ -33,6 +35,9 @@ from consortium.contracts.signing import document_digest, list_countersigned
 from consortium.contracts.templates import list_templates
 from consortium.text import MAX_ID
 
+if TYPE_CHECKING:
+    from consortium.node import Node
+
 
 def _status(node_engine: object, contract_id: str) -> str:
     view = lifecycle.get_contract(node_engine, contract_id)  # type: ignore[arg-type]
@@ -40,7 +45,7 @@ def _status(node_engine: object, contract_id: str) -> str:
     return f"{contract_id} v{view['version']} is {view['status']}; awaiting signatures: {waiting}"
 
 
-@main.group()
+@click.group()
 def contract() -> None:
     """Draft, propose, sign and manage sharing contracts."""
 
@@ -57,52 +62,41 @@ def contract_templates() -> None:
 
 @contract.command("draft")
 @click.argument("values_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def contract_draft(ctx: Context, values_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def contract_draft(node: Node, who: Actor, values_file: Path) -> None:
     """Draft a contract from a JSON file: {"template", "title", "parties", "datasets",
     "terms"} (steward)."""
     payload = read_json(values_file)
-    with opened(ctx) as node:
-        event = lifecycle.draft_contract(node.ledger, acting(node, as_user), payload)
+    event = lifecycle.draft_contract(node.ledger, who, payload)
     recorded(f"Drafted {event.body['contract']}", event.index)
     click.echo(event.body["contract"])
 
 
 @contract.command("propose")
 @click.argument("contract_id")
-@as_option
-@data_dir_option
-@pass_ctx
-def contract_propose(ctx: Context, contract_id: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def contract_propose(node: Node, who: Actor, contract_id: str) -> None:
     """Freeze a draft for signature (steward)."""
-    with opened(ctx) as node:
-        event = lifecycle.propose_contract(node.ledger, acting(node, as_user), contract_id)
-        recorded(_status(node.engine, contract_id), event.index)
+    event = lifecycle.propose_contract(node.ledger, who, contract_id)
+    recorded(_status(node.engine, contract_id), event.index)
 
 
 @contract.command("sign")
 @click.argument("contract_id")
-@as_option
-@data_dir_option
-@pass_ctx
-def contract_sign(ctx: Context, contract_id: str, as_user: str | None) -> None:
+@on_node(acts=True)
+def contract_sign(node: Node, who: Actor, contract_id: str) -> None:
     """Sign a proposed contract as this institution, with this node's key (steward)."""
-    with opened(ctx) as node:
-        event = lifecycle.sign_contract(node.ledger, node.key, acting(node, as_user), contract_id)
-        recorded(_status(node.engine, contract_id), event.index)
+    event = lifecycle.sign_contract(node.ledger, node.key, who, contract_id)
+    recorded(_status(node.engine, contract_id), event.index)
 
 
 @contract.command("export")
 @click.argument("contract_id")
 @click.option("--version", type=click.IntRange(1, MAX_ID))
-@data_dir_option
-@pass_ctx
-def contract_export(ctx: Context, contract_id: str, version: int | None) -> None:
+@on_node()
+def contract_export(node: Node, contract_id: str, version: int | None) -> None:
     """Print the contract document for the other parties to countersign."""
-    with opened(ctx) as node:
-        view = lifecycle.get_contract(node.engine, contract_id, version)
+    view = lifecycle.get_contract(node.engine, contract_id, version)
     err.print(f"digest {document_digest(view['document'])}: compare it with the other party")
     click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
 
@@ -117,28 +111,22 @@ def contract_digest(document_file: Path) -> None:
 @contract.command("revise")
 @click.argument("contract_id")
 @click.argument("values_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def contract_revise(ctx: Context, contract_id: str, values_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def contract_revise(node: Node, who: Actor, contract_id: str, values_file: Path) -> None:
     """Change a draft (or a draft amendment) from a JSON file of changes (steward)."""
     payload = read_json(values_file)
-    with opened(ctx) as node:
-        event = lifecycle.revise_draft(node.ledger, acting(node, as_user), contract_id, payload)
+    event = lifecycle.revise_draft(node.ledger, who, contract_id, payload)
     recorded(f"Revised the draft of {contract_id} v{event.body['version']}", event.index)
 
 
 @contract.command("countersign")
 @click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def contract_countersign(ctx: Context, document_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def contract_countersign(node: Node, who: Actor, document_file: Path) -> None:
     """Sign another institution's proposed contract document; prints the signature (steward)."""
     document = read_json(document_file)
-    with opened(ctx) as node:
-        signature = lifecycle.countersign(node.ledger, node.key, acting(node, as_user), document)
-        origin = node.origin
+    signature = lifecycle.countersign(node.ledger, node.key, who, document)
+    origin = node.origin
     out.print(f"Signed as {origin} the document with digest {document_digest(document)}.")
     out.print(f"Send the proposer: --party {origin} --signature <below>")
     click.echo(signature)
@@ -148,21 +136,18 @@ def contract_countersign(ctx: Context, document_file: Path, as_user: str | None)
 @click.argument("contract_id")
 @click.option("--party", required=True, help="The signing party's origin.")
 @click.option("--signature", required=True, help="The base64 signature it sent.")
-@as_option
-@data_dir_option
-@pass_ctx
+@on_node(acts=True)
 def contract_add_signature(
-    ctx: Context, contract_id: str, party: str, signature: str, as_user: str | None
+    node: Node, who: Actor, contract_id: str, party: str, signature: str
 ) -> None:
     """Record another party's signature, after checking it against that party's key."""
-    with opened(ctx) as node:
-        event = lifecycle.add_signature(
-            node.ledger,
-            acting(node, as_user),
-            contract_id,
-            {"party": party, "signature": signature},
-        )
-        recorded(_status(node.engine, contract_id), event.index)
+    event = lifecycle.add_signature(
+        node.ledger,
+        who,
+        contract_id,
+        {"party": party, "signature": signature},
+    )
+    recorded(_status(node.engine, contract_id), event.index)
 
 
 @contract.command("terminate")
@@ -205,109 +190,89 @@ def contract_terminate(
 @contract.command("amend")
 @click.argument("contract_id")
 @click.argument("values_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def contract_amend(ctx: Context, contract_id: str, values_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def contract_amend(node: Node, who: Actor, contract_id: str, values_file: Path) -> None:
     """Draft the next version of an active contract from a JSON file of changes (steward)."""
     payload = read_json(values_file)
-    with opened(ctx) as node:
-        event = lifecycle.amend_contract(node.ledger, acting(node, as_user), contract_id, payload)
+    event = lifecycle.amend_contract(node.ledger, who, contract_id, payload)
     recorded(f"Drafted version {event.body['version']} of {contract_id}", event.index)
 
 
 @contract.command("list")
-@data_dir_option
-@pass_ctx
-def contract_list(ctx: Context) -> None:
+@on_node()
+def contract_list(node: Node) -> None:
     """Contracts proposed here (every version), then those this node countersigned."""
-    with opened(ctx) as node:
-        for c in lifecycle.list_contracts(node.engine):
-            click.echo(f"{c['id']}  v{c['version']}  {c['status']}  {c['title']}")
-        for c in list_countersigned(node.engine, lifecycle.CONTRACT_DOCUMENT):
-            click.echo(f"{c['ref']}  v{c['version']}  countersigned here  {c['title']}")
+    for c in lifecycle.list_contracts(node.engine):
+        click.echo(f"{c['id']}  v{c['version']}  {c['status']}  {c['title']}")
+    for c in list_countersigned(node.engine, lifecycle.CONTRACT_DOCUMENT):
+        click.echo(f"{c['ref']}  v{c['version']}  countersigned here  {c['title']}")
 
 
 @contract.command("show")
 @click.argument("contract_id")
 @click.option("--version", type=click.IntRange(1, MAX_ID))
-@data_dir_option
-@pass_ctx
-def contract_show(ctx: Context, contract_id: str, version: int | None) -> None:
+@on_node()
+def contract_show(node: Node, contract_id: str, version: int | None) -> None:
     """A contract as JSON: status, digest, signatures and the document."""
-    with opened(ctx) as node:
-        view = lifecycle.get_contract(node.engine, contract_id, version)
+    view = lifecycle.get_contract(node.engine, contract_id, version)
     dump_json(view)
 
 
 @contract.command("expire")
-@data_dir_option
-@pass_ctx
-def contract_expire(ctx: Context) -> None:
+@on_node()
+def contract_expire(node: Node) -> None:
     """Expire contracts whose term has ended (the scheduled job does this hourly)."""
     from consortium.auth.roles import NODE
 
-    with opened(ctx) as node:
-        done = lifecycle.expire_contracts(node.ledger, NODE)
+    done = lifecycle.expire_contracts(node.ledger, NODE)
     out.print(f"Expired {len(done)} contract(s).")
 
 
 # --- benefit rules ------------------------------------------------------------------------------
 
 
-@main.group("rules")
+@click.group("rules")
 def rules_group() -> None:
     """The alliance's benefit rules: proposed by the lead, signed by every member."""
 
 
 @rules_group.command("propose")
 @click.argument("rules_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def rules_propose(ctx: Context, rules_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def rules_propose(node: Node, who: Actor, rules_file: Path) -> None:
     """Propose the next version from {"event_weights", "method", "derived_keep", "notes"} (lead)."""
     payload = read_json(rules_file)
-    with opened(ctx) as node:
-        event = rules.propose_rules(node.ledger, acting(node, as_user), payload)
+    event = rules.propose_rules(node.ledger, who, payload)
     recorded(f"Proposed benefit rules version {event.body['version']}", event.index)
 
 
 @rules_group.command("sign")
 @click.argument("version", type=click.IntRange(1, MAX_ID))
-@as_option
-@data_dir_option
-@pass_ctx
-def rules_sign(ctx: Context, version: int, as_user: str | None) -> None:
+@on_node(acts=True)
+def rules_sign(node: Node, who: Actor, version: int) -> None:
     """Accept a version as this institution (admin)."""
-    with opened(ctx) as node:
-        event = rules.sign_rules(node.ledger, node.key, acting(node, as_user), version)
+    event = rules.sign_rules(node.ledger, node.key, who, version)
     recorded(f"Signed benefit rules version {version}", event.index)
 
 
 @rules_group.command("countersign")
 @click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
-@as_option
-@data_dir_option
-@pass_ctx
-def rules_countersign(ctx: Context, document_file: Path, as_user: str | None) -> None:
+@on_node(acts=True)
+def rules_countersign(node: Node, who: Actor, document_file: Path) -> None:
     """Accept rules proposed on another member's node; prints the signature (admin)."""
     document = read_json(document_file)
-    with opened(ctx) as node:
-        signature = rules.countersign_rules(node.ledger, node.key, acting(node, as_user), document)
-        origin = node.origin
+    signature = rules.countersign_rules(node.ledger, node.key, who, document)
+    origin = node.origin
     out.print(f"Signed as {origin}. Send the proposer: --member {origin} --signature <below>")
     click.echo(signature)
 
 
 @rules_group.command("export")
 @click.argument("version", type=click.IntRange(1, MAX_ID))
-@data_dir_option
-@pass_ctx
-def rules_export(ctx: Context, version: int) -> None:
+@on_node()
+def rules_export(node: Node, version: int) -> None:
     """Print a version's document for the other members to countersign."""
-    with opened(ctx) as node:
-        view = rules.get_rules(node.engine, version)
+    view = rules.get_rules(node.engine, version)
     err.print(f"digest {view['digest']}: members compare it before they sign")
     click.echo(json.dumps(view["document"], indent=2, ensure_ascii=False))
 
@@ -323,31 +288,24 @@ def rules_digest(document_file: Path) -> None:
 @click.argument("version", type=click.IntRange(1, MAX_ID))
 @click.option("--member", required=True)
 @click.option("--signature", required=True)
-@as_option
-@data_dir_option
-@pass_ctx
-def rules_add_signature(
-    ctx: Context, version: int, member: str, signature: str, as_user: str | None
-) -> None:
+@on_node(acts=True)
+def rules_add_signature(node: Node, who: Actor, version: int, member: str, signature: str) -> None:
     """Record another member's signature (admin or lead)."""
-    with opened(ctx) as node:
-        event = rules.add_rules_signature(
-            node.ledger,
-            acting(node, as_user),
-            version,
-            {"member": member, "signature": signature},
-        )
+    event = rules.add_rules_signature(
+        node.ledger,
+        who,
+        version,
+        {"member": member, "signature": signature},
+    )
     recorded(f"Recorded {member}'s signature on version {version}", event.index)
 
 
 @rules_group.command("list")
-@data_dir_option
-@pass_ctx
-def rules_list(ctx: Context) -> None:
+@on_node()
+def rules_list(node: Node) -> None:
     """Benefit-rules versions, who has yet to sign them, and the version in force."""
-    with opened(ctx) as node:
-        for r in rules.list_rules(node.engine):
-            state = "accepted" if r["accepted_at"] else f"awaiting {', '.join(r['awaiting'])}"
-            click.echo(f"v{r['version']}  {r['document']['method']}  {state}")
-        found = rules.rules_in_force(node.engine)
+    for r in rules.list_rules(node.engine):
+        state = "accepted" if r["accepted_at"] else f"awaiting {', '.join(r['awaiting'])}"
+        click.echo(f"v{r['version']}  {r['document']['method']}  {state}")
+    found = rules.rules_in_force(node.engine)
     click.echo(f"in force: v{found['version']}" if found else "in force: none yet")

@@ -28,18 +28,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import TYPE_CHECKING
 
 import nacl.bindings
 import nacl.exceptions
-from sqlalchemy import Engine
 
 from consortium.crypto.canonical import parse as loads
 from consortium.crypto.keys import b64encode
 from consortium.crypto.note import Checkpoint, NoteError, Verifier
-from consortium.db.engine import make_engine
 from consortium.ledger import merkle
 from consortium.ledger.entry import GENESIS_PREV, EntryError, parse_entry, signed_message
-from consortium.ledger.log import iter_entries
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 BATCH = 4096
 MAX_PROBLEMS = 1000
@@ -105,6 +106,10 @@ class EntryRange:
     end: int
 
     def load(self) -> list[Row]:
+        # The database is imported here, not with the module: a bundle is audited without one.
+        from consortium.db.engine import make_engine
+        from consortium.ledger.log import iter_entries
+
         engine = _engines.get(self.url)
         if engine is None:
             engine = _engines[self.url] = make_engine(self.url, pool_size=1)
@@ -227,26 +232,41 @@ class _Pipeline:
     def __init__(self, public_key: bytes, strict: bool, workers: int) -> None:
         self._key = public_key
         self._strict = strict
-        # Workers come from a fork server, not from this process: forking a process that
-        # runs threads (the stored-tree reader here, a web server's threads elsewhere) can
-        # leave a child holding a lock nobody will release.
-        self._pool = (
-            ProcessPoolExecutor(workers, mp_context=_worker_context()) if workers > 1 else None
-        )
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        # The first batch waits here until a second one comes: a ledger of one batch is
+        # checked in this process, since only one worker could take it and starting the
+        # workers would cost more than checking it (a small bundle at the console).
+        self._first: tuple[Batch, int] | None = None
         self._inflight: deque[Future[_BatchResult]] = deque()
         self._limit = 2 * workers
 
     def submit(self, batch: Batch, start: int) -> Iterator[_BatchResult]:
         """Queue a batch; yield the results that are due, oldest first."""
-        if self._pool is None:
+        if self._workers == 1:
             yield _check_batch(self._key, batch, self._strict, start)
             return
+        if self._pool is None:
+            if self._first is None:
+                self._first = (batch, start)
+                return
+            # Workers come from a fork server, not from this process: forking a process that
+            # runs threads (the stored-tree reader here, a web server's threads elsewhere) can
+            # leave a child holding a lock nobody will release.
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=_worker_context())
+            (first, first_start), self._first = self._first, None
+            self._inflight.append(
+                self._pool.submit(_check_batch, self._key, first, self._strict, first_start)
+            )
         job = self._pool.submit(_check_batch, self._key, batch, self._strict, start)
         self._inflight.append(job)
         while len(self._inflight) > self._limit:
             yield self._inflight.popleft().result()
 
     def drain(self) -> Iterator[_BatchResult]:
+        if self._first is not None:
+            (batch, start), self._first = self._first, None
+            yield _check_batch(self._key, batch, self._strict, start)
         while self._inflight:
             yield self._inflight.popleft().result()
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -39,7 +39,9 @@ from consortium.ledger.audit import (
     sorted_problems,
 )
 from consortium.ledger.entry import Entry, EntryError, parse_entry
-from consortium.ledger.log import Ledger, iter_entries, log_size
+
+if TYPE_CHECKING:
+    from consortium.ledger.log import Ledger
 
 FORMAT = "consortium-ledger-bundle"
 VERSION = 2
@@ -70,6 +72,9 @@ def export_bundle(
 
     ``sealed_for`` gives, for an entry's bytes, the sealed documents to carry after it.
     """
+    # The database is imported here, not with the module: verifying a bundle needs none.
+    from consortium.ledger.log import iter_entries, log_size
+
     with ledger.engine.connect() as conn:
         size = log_size(conn)
     checkpoints = [c for c in ledger.checkpoints() if _size_of(c) <= size]

@@ -12,22 +12,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from consortium import projections  # noqa: F401  (registers every projector)
 from consortium.crypto.canonical import parse
 from consortium.crypto.keys import KeyFileError, NodeKey, b64encode
 from consortium.crypto.note import NoteError, check_key_name, vkey
 from consortium.db.engine import make_engine
-from consortium.db.migrate import pending, upgrade
+from consortium.db.migrate import current_revision, pending, upgrade
 from consortium.events import record
-from consortium.ledger.audit import AuditReport, Progress, audit, database_batches
 from consortium.ledger.entry import ENTRY_VERSION
 from consortium.ledger.log import ENTRY, Ledger, log_size, stored_level
 from consortium.node.config import CONFIG_FILE, NodeConfig, NodeConfigError, default_origin
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from consortium.ledger.audit import AuditReport, Progress
 
 GENESIS_KIND = "node.genesis"
 NODE_ACTOR = "node"
@@ -51,8 +54,8 @@ class Node:
         engine = make_engine(config.effective_database_url())
         try:
             if migrate:
+                before = current_revision(engine)
                 with engine.connect() as conn:
-                    before = MigrationContext.configure(conn).get_current_revision()
                     _refuse_old_protocol(conn)
                 upgrade(engine)
                 _fill_new_projections(engine, config.origin, key, before)
@@ -103,6 +106,8 @@ class Node:
         The full audit (``signatures=True``) also compares the stored tree nodes that proofs
         are served from with the entries.
         """
+        from consortium.ledger.audit import audit, database_batches
+
         # Checkpoints first: every entry they cover is then within the size read next, even
         # while the node keeps appending.
         checkpoints = self.ledger.checkpoints()
@@ -153,9 +158,10 @@ def _fill_new_projections(engine: Engine, origin: str, key: NodeKey, before: str
     """
     from consortium.projections import rebuild
 
+    if current_revision(engine) == before:
+        return
     with engine.connect() as conn:
-        now = MigrationContext.configure(conn).get_current_revision()
-        if now == before or not log_size(conn):
+        if not log_size(conn):
             return
     rebuild(Ledger(engine, origin, key))
 
