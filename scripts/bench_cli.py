@@ -43,12 +43,13 @@ LIMITS = {
 }
 
 
-def commands(data_dir: Path, bundle: Path) -> dict[str, list[str]]:
+def commands(data_dir: Path, bundle: Path, vkey: str) -> dict[str, list[str]]:
     cli = ["-m", "consortium"]
     node = [*cli, "--data-dir", str(data_dir)]
+    verify = [*cli, "ledger", "verify-bundle", "--vkey", vkey, str(bundle)]
     return {
         "consortium --help": [*cli, "--help"],
-        "consortium ledger verify-bundle FILE": [*cli, "ledger", "verify-bundle", str(bundle)],
+        "consortium ledger verify-bundle --vkey VKEY FILE": verify,
         "consortium member list": [*node, "member", "list"],
         "consortium dataset list": [*node, "dataset", "list"],
         "consortium inbox --as rita": [*node, "inbox", "--as", "rita"],
@@ -89,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         data_dir, bundle = Path(tmp) / "demo", Path(tmp) / "demo.bundle"
         node = create_demo(data_dir)
         export_bundle(node.ledger, node.name, node.public_key, bundle)
+        vkey = node.vkey
         node.close()
         print("\n| limit | wall s | CPU s |\n|---|---|---|")
         for name, limit in LIMITS.items():
             print(row(name, *timed(limit, args.runs)), flush=True)
         print("\n| command | wall s | CPU s |\n|---|---|---|")
-        for name, command in commands(data_dir, bundle).items():
+        for name, command in commands(data_dir, bundle, vkey).items():
             print(row(name, *timed(command, args.runs)), flush=True)
     return 0
 

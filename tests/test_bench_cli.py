@@ -22,7 +22,7 @@ def test_one_run_of_each_command_beside_its_limits() -> None:
         "| python -c pass |",
         "| import sqlmodel |",
         "| consortium --help |",
-        "| consortium ledger verify-bundle FILE |",
+        "| consortium ledger verify-bundle --vkey VKEY FILE |",
         "| consortium dataset list |",
         "| consortium inbox --as rita |",
     ):

@@ -56,7 +56,10 @@ def test_help_imports_neither_the_web_stack_nor_the_scheduler() -> None:
 def test_verifying_a_bundle_needs_no_database(sqlite_node: Node, tmp_path: Path) -> None:
     bundle = tmp_path / "ledger.bundle"
     export_bundle(sqlite_node.ledger, sqlite_node.name, sqlite_node.public_key, bundle)
-    modules = modules_after(invoking("ledger", "verify-bundle", "--workers", "2", str(bundle)))
+    pinned = ("--vkey", sqlite_node.vkey)  # the key the person checking trusts
+    modules = modules_after(
+        invoking("ledger", "verify-bundle", "--workers", "2", *pinned, str(bundle))
+    )
     loaded = {name.split(".")[0] for name in modules}
     assert not loaded & (WEB_AND_SCHEDULER | {"sqlalchemy", "sqlmodel", "alembic"})
     # A ledger of one batch is checked in the process itself: no fork server is started.
@@ -122,3 +125,10 @@ def test_projectors_run_in_one_order_whatever_a_process_imports_first(first: str
     """A command imports only the modules it uses and the registry is completed when the first
     entry is folded, so the order of a kind's projectors must not depend on import order."""
     assert projector_order(first) == projector_order("consortium.projections")
+
+
+def test_the_cli_knows_the_node_config_file_by_its_name() -> None:
+    from consortium.cli.common import NODE_CONFIG
+    from consortium.node.config import CONFIG_FILE
+
+    assert NODE_CONFIG == CONFIG_FILE

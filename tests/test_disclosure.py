@@ -323,3 +323,86 @@ def test_db_upgrade_refuses_a_version_1_ledger(tmp_path: Path) -> None:
     node.close()
     with pytest.raises(NodeConfigError, match="protocol version 1; this release writes version 2"):
         Node.open(data_dir, migrate=True)
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+
+def test_erasing_a_person_leaves_a_ledger_that_verifies(tmp_path: Path) -> None:
+    from consortium.auth.people import deactivate_person, get_person
+    from consortium.disclosure.erasure import erase_person
+    from consortium.errors import Conflict
+    from consortium.projections import rebuild, snapshot
+
+    hospital, institute = scenario.pair(tmp_path)
+    scenario.run(hospital, institute)
+    ada = scenario.actor(hospital, "ada")
+    with hospital.engine.connect() as conn:
+        pseudonym = pseudonym_of(conn, "rita")
+    root_before = hospital.ledger.latest_checkpoint()
+    size = hospital.ledger.size()
+    entries_before = hospital.ledger.entries(0, size)
+    with pytest.raises(Conflict, match="still active: deactivate them first"):
+        erase_person(hospital.ledger, ada, "rita")
+    assert hospital.ledger.size() == size  # a refusal writes nothing
+
+    deactivate_person(hospital.ledger, ada, "rita", {"reason": "Left; asked to be forgotten"})
+    done = erase_person(hospital.ledger, ada, "rita")
+    assert done.pseudonym == pseudonym and done.documents >= 3
+    hospital.ledger.checkpoint()
+
+    # The ledger is untouched: every entry, signature and checkpoint verifies as before.
+    report = hospital.audit()
+    assert report.ok, report.first
+    assert hospital.ledger.entries(0, size) == [bytes(d) for d in hospital.ledger.entries(0, size)]
+    assert root_before in hospital.ledger.checkpoints()
+    # The person is their pseudonym now; what was personal reads as erased.
+    with hospital.engine.connect() as conn:
+        row = get_person(conn, pseudonym)
+        assert (row.display_name, row.active) == ("[erased]", False)
+        assert (
+            conn.exec_driver_sql("SELECT count(*) FROM person WHERE username = 'rita'").scalar()
+            == 0
+        )
+        requested = next(
+            e["index"] for e in _entries(hospital)
+            if e["kind"] == "access.requested" and e["actor"] == pseudonym
+        )  # fmt: skip
+        shown = disclose(conn, Reader(scenario.actor(hospital, "sam")), requested)
+        assert shown["erased"] == [PERSONAL] and PARTIES in shown["sealed"]
+    # No trace of the name or the username in the node's sealed documents.
+    with hospital.engine.connect() as conn:
+        kept = b"".join(
+            bytes(d) for d in conn.exec_driver_sql("SELECT data FROM sealed_document").scalars()
+        )
+    assert b'"rita"' not in kept and b"Rita" not in kept
+    # Rebuilding after the erasure arrives at the same state.
+    live = snapshot(hospital.engine)
+    rebuild(hospital.ledger)
+    assert snapshot(hospital.engine) == live
+    hospital.close()
+    institute.close()
+
+
+def test_erase_at_the_console(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from consortium.cli import main
+
+    hospital, institute = scenario.pair(tmp_path)
+    data_dir = str(hospital.config.data_dir)
+    hospital.close()
+    institute.close()
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--data-dir", data_dir, *args], catch_exceptions=False)
+
+    refused = run("user", "erase", "rita", "--yes", "--as", "ada")
+    assert refused.exit_code == 1
+    assert "'rita' is still active: deactivate them first" in refused.output
+    run("user", "deactivate", "rita", "--reason", "Asked to be forgotten", "--as", "ada")
+    erased = run("user", "erase", "rita", "--yes", "--as", "ada")
+    assert erased.exit_code == 0, erased.output
+    assert "Erased rita: " in erased.output and "the ledger names them p-" in erased.output
+    assert run("verify").exit_code == 0
+    assert "rita" not in run("user", "list").output

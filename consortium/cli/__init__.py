@@ -150,7 +150,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "profile": (
         "consortium.cli.profile:profile",
-        "Profile FILE (.csv or .jsonl, optionally .gz): fingerprint, completeness, identifiers.",
+        "Profile FILE (.csv, .tsv or .jsonl, optionally .gz): fingerprint, completeness, "
+        "identifiers.",
     ),
 }
 """The command groups kept in modules of their own, with the short help ``--help`` shows."""

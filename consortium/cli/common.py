@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from consortium.registry.keyring import Keyring
 
 DATA_DIR_HELP = "The node's data directory (or set CONSORTIUM_DATA_DIR)."
+# `consortium.node.config.CONFIG_FILE`, named here so that checking whether a directory holds a
+# node does not import the node (and the database with it).
+NODE_CONFIG = "node.toml"
 
 
 class _Console:
@@ -116,18 +119,16 @@ def field_errors(messages: Any) -> str:
 def refusals() -> Iterator[None]:
     """Domain refusals, invalid input, documents nobody can check (no trusted key) and a ledger
     the node will not sign over (an edited row) end the command with a one-line reason."""
-    from marshmallow import ValidationError
-
     try:
         yield
     except DomainError as exc:
         detail = f" ({field_errors(exc.errors)})" if exc.errors else ""
         raise click.ClickException(f"{exc.message}{detail}") from exc
-    except ValidationError as exc:
-        raise click.ClickException(field_errors(exc.messages)) from exc
     except Exception as exc:
         # Only a module already imported can have raised its error: checking this way keeps
-        # commands that need no database from importing one.
+        # commands that need no database (nor marshmallow) from importing them.
+        if _is(exc, "marshmallow", "ValidationError"):
+            raise click.ClickException(field_errors(exc.messages)) from exc  # type: ignore[attr-defined]
         if _is(exc, "consortium.ledger.log", "LedgerIntegrityError"):
             raise click.ClickException(f"{exc}; run `consortium verify` to see what else") from exc
         if not _is(exc, "consortium.registry.keyring", "UntrustedKey"):
@@ -158,14 +159,13 @@ def keyring(ctx: Context, vkeys: tuple[str, ...]) -> Keyring:
     """What an offline check may verify against: the keys pinned with ``--vkey`` and, when the
     command runs with a node's data directory, that node's own key and its members' keys. A
     document's own key is never among them."""
-    from consortium.node.config import CONFIG_FILE
     from consortium.registry.keyring import Keyring, KeyringError
 
     try:
         ring = Keyring.pinned(vkeys)
     except (NoteError, KeyringError) as exc:
         raise click.ClickException(f"invalid --vkey: {exc}") from exc
-    if ctx.explicit or (ctx.data_dir / CONFIG_FILE).exists():
+    if ctx.explicit or (ctx.data_dir / NODE_CONFIG).exists():
         node = ctx.open()
         try:
             ring.add_recorded(node.engine)

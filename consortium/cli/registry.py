@@ -85,6 +85,28 @@ def user_deactivate(node: Node, who: Actor, username: str, reason: str) -> None:
     recorded(f"Deactivated {username}", event.index)
 
 
+@user.command("erase")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@on_node(acts=True, checkpoint=True)
+def user_erase(node: Node, who: Actor, username: str, yes: bool) -> None:
+    """Erase a deactivated person's personal data (admin); the ledger still verifies."""
+    from consortium.disclosure.erasure import erase_person
+
+    if not yes:
+        click.confirm(
+            f"Erase {username}'s name, username and every personal detail on this node? "
+            "This cannot be undone",
+            abort=True,
+        )
+    done = erase_person(node.ledger, who, username)
+    recorded(
+        f"Erased {username}: {done.documents} personal documents deleted; the ledger names "
+        f"them {done.pseudonym} from now on",
+        done.index,
+    )
+
+
 @user.command("password")
 @click.argument("username")
 @click.password_option(

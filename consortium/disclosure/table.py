@@ -80,6 +80,7 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "person.roles_changed": {"username": PERSON, "roles": PARTIES},
     "person.deactivated": {"username": PERSON, "reason": PERSONAL},
+    "person.erased": {"username": PERSON},
     "dataset.registered": {**_DATASET_VERSION, "publisher": PUBLIC},
     "dataset.revised": _DATASET_VERSION,
     "dataset.approved": {"dataset": PUBLIC, "version": PUBLIC},

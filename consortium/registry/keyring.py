@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from sqlalchemy import Engine, select
+from typing import TYPE_CHECKING
 
 from consortium.crypto.note import Verifier
-from consortium.registry.members import MEMBER as MEMBERS
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 PINNED = "the key you pinned"
 OWN = "this node's own key"
@@ -64,6 +65,11 @@ class Keyring:
 
     def add_recorded(self, engine: Engine) -> Keyring:
         """Add the keys a node recorded (its own and its members'), except where one is pinned."""
+        # The database is imported only here: checking against pinned keys needs none.
+        from sqlalchemy import select
+
+        from consortium.registry.members import MEMBER as MEMBERS
+
         with engine.connect() as conn:
             rows = conn.execute(select(MEMBERS.c.vkey, MEMBERS.c.is_self)).all()
         for row in rows:
