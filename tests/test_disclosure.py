@@ -76,11 +76,17 @@ def test_split_and_join_give_back_the_body() -> None:
         "signature": "c2ln",
     }
     clear, groups = split("grant.issued", body)
-    assert clear == {"grant": "gr-1"}
-    # A pseudonym stays where the username was, in the class of what surrounds it.
-    assert groups[PARTIES]["document"]["holder"] == {"username": "p-aaaaaaaaaa"}
-    assert groups[MEMBERS]["document"]["holder"] == {"institution": "UH"}
+    assert clear == {
+        "grant": "gr-1",
+        "document": {
+            "type": "consortium.grant/v1",
+            "holder": {"institution": "UH"},
+            "datasets": [{"id": "ds-1"}],
+        },
+    }
+    assert MEMBERS not in groups
     assert groups[PERSONAL] == {"document": {"holder": {"investigator": "Dr X"}}}
+    # A pseudonym stays where the username was, in the class of what surrounds it.
     assert groups[PARTIES] == {
         "document": {"project_title": "Secret project", "holder": {"username": "p-aaaaaaaaaa"}},
         "signature": "c2ln",
@@ -245,7 +251,6 @@ DEMO_CONFIDENTIAL = [
     "Model 30-day readmission risk.", "Sex differences in heart failure",
     "Compare outcomes by sex.", "UH-REC-2026-031", "Rare cardiomyopathy registry",
     "Secure enclave hosting", "12000.00", "dpo@uh.demo.consortium.example",
-    "Heart failure cohort for the institute's outcomes study", "10.5555/demo.1",
     '"ada"', '"sam"', '"dora"', '"rita"', '"lee"', '"otto"', '"mei"',
 ]  # fmt: skip
 # Personal data never leaves the node, not even for members.
@@ -272,8 +277,8 @@ def test_an_anonymous_export_of_the_demo_discloses_nothing_confidential(tmp_path
         found = [s for s in DEMO_CONFIDENTIAL if s in text]
         assert found == []
     assert [s for s in DEMO_PERSONAL if s.replace('"', '\\"') in members or s in members] == []
-    # The members' bundle does carry what members need: the cost, the output's DOI.
-    assert "12000.00" in members and "10.5555/demo.1" in members
+    # The members' bundle does carry what members need: the cost, say.
+    assert "12000.00" in members
     pairs = list(entries_with_sealed(tmp_path / "members.jsonl.gz"))
     assert sum(len(sealed) for _, sealed in pairs) > 0
     assert all(len(sealed) <= 1 for _, sealed in pairs)
@@ -354,7 +359,7 @@ def test_erasing_a_person_leaves_a_ledger_that_verifies(tmp_path: Path) -> None:
     # The ledger is untouched: every entry, signature and checkpoint verifies as before.
     report = hospital.audit()
     assert report.ok, report.first
-    assert hospital.ledger.entries(0, size) == [bytes(d) for d in hospital.ledger.entries(0, size)]
+    assert hospital.ledger.entries(0, size) == entries_before
     assert root_before in hospital.ledger.checkpoints()
     # The person is their pseudonym now; what was personal reads as erased.
     with hospital.engine.connect() as conn:
@@ -406,3 +411,46 @@ def test_erase_at_the_console(tmp_path: Path) -> None:
     assert "Erased rita: " in erased.output and "the ledger names them p-" in erased.output
     assert run("verify").exit_code == 0
     assert "rita" not in run("user", "list").output
+
+
+# --- the API shows what the table allows -------------------------------------------------------
+
+
+def test_views_show_each_reader_what_the_table_allows(tmp_path: Path) -> None:
+    from consortium.api import create_app
+
+    node = create_demo(tmp_path / "demo")
+    try:
+        tokens = dict(
+            line.split("=", 1)
+            for line in (tmp_path / "demo" / "demo-tokens.txt").read_text().split()
+        )
+        client = create_app(node).test_client()
+
+        def get(url: str, who: str | None = None) -> Any:
+            headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, response.text
+            return response.get_json()
+
+        anyone = get("/api/v1/contracts")[0]
+        assert "benefit_split" not in anyone["document"]
+        assert "incidents" not in anyone["document"] and "datasets" not in anyone["document"]
+        assert anyone["document"]["purposes"] and anyone["drafted_by"].startswith("p-")
+        lead = get(f"/api/v1/contracts/{anyone['id']}", "lee")
+        assert "benefit_split" in lead["document"] and "incidents" not in lead["document"]
+        steward = get(f"/api/v1/contracts/{anyone['id']}", "sam")
+        assert steward["document"]["incidents"]["contact"] == "dpo@uh.demo.consortium.example"
+        assert steward["drafted_by"] == "sam"
+
+        dataset = steward["document"]["datasets"][0]["id"]
+        page = get(f"/api/v1/datasets/{dataset}/transparency")
+        granted = page["grants"][0]
+        assert granted["institution"] == "Demo University Hospital"
+        assert "investigator" not in granted and "project_title" not in granted
+        mine = get(f"/api/v1/datasets/{dataset}/transparency", "rita")["grants"][0]
+        assert mine["investigator"] == "Dr Rita Rossi"
+        assert mine["project_title"] == "Readmission after heart failure"
+        assert page["outputs"][0]["doi"] == "10.5555/demo.1"  # outputs are public
+    finally:
+        node.close()

@@ -65,6 +65,13 @@ def test_documented_sealed_entry() -> None:
         time=datetime(2026, 1, 2, tzinfo=UTC),
     )
     assert entry.decode() in PROTOCOL
-    # Every kind the node writes is in the published table.
-    for kind in TABLE:
-        assert f"| `{kind}` |" in PROTOCOL
+    # The published table is the one the node enforces, row for row.
+    for kind, rules in TABLE.items():
+        cols: dict[str, list[str]] = {"public": [], "members": [], "parties": [], "personal": []}
+        for path, cls in rules.items():
+            if cls == "person":
+                cols["public"].append(f"`{path}` (*person*)")
+            else:
+                cols[cls].append(f"`{path}`")
+        row = f"| `{kind}` | " + " | ".join(", ".join(v) or "—" for v in cols.values()) + " |"
+        assert row in PROTOCOL

@@ -15,6 +15,8 @@ from consortium.access.grants import GRANT
 from consortium.access.outputs import OUTPUT
 from consortium.access.requests import APPROVED, DENIED, OPEN_STATUSES, REQUEST, RETURNED
 from consortium.auth.roles import Actor
+from consortium.disclosure.readers import Reader, visible_classes
+from consortium.disclosure.table import PARTIES, PERSONAL
 from consortium.duo import resolve
 from consortium.errors import NotFound
 from consortium.registry.datasets import DATASET, can_see, get_dataset
@@ -42,19 +44,7 @@ def dataset_transparency(engine: Engine, actor: Actor | None, dataset_id: str) -
         ]
     return {
         "dataset": dataset_id,
-        "grants": [
-            {
-                "grant": g.id,
-                "status": g.status,
-                "institution": g.document["holder"]["institution"],
-                "investigator": g.document["holder"]["investigator"],
-                "project_title": g.document["project_title"],
-                "purposes": [resolve(p["code"]).shorthand for p in g.document["purposes"]],
-                "valid_from": g.document["valid_from"],
-                "valid_until": g.valid_until,
-            }
-            for g in held
-        ],
+        "grants": [_grant(g, Reader(actor)) for g in held],
         "outputs": [
             {
                 "kind": o.kind,
@@ -66,6 +56,26 @@ def dataset_transparency(engine: Engine, actor: Actor | None, dataset_id: str) -
             for o in outputs
         ],
     }
+
+
+def _grant(g: Any, reader: Reader) -> dict[str, Any]:
+    """One grant on the page: who (the institution), for what, until when for anyone; the
+    project for the parties, the investigator's name for those who may read it (protocol
+    §13)."""
+    classes = visible_classes(reader, {g.holder}, set())
+    view = {
+        "grant": g.id,
+        "status": g.status,
+        "institution": g.document["holder"]["institution"],
+        "purposes": [resolve(p["code"]).shorthand for p in g.document["purposes"]],
+        "valid_from": g.document["valid_from"],
+        "valid_until": g.valid_until,
+    }
+    if PARTIES in classes:
+        view["project_title"] = g.document["project_title"]
+    if PERSONAL in classes:
+        view["investigator"] = g.document["holder"]["investigator"]
+    return view
 
 
 def public_summary(engine: Engine) -> dict[str, Any]:

@@ -10,12 +10,13 @@ from marshmallow import Schema, fields, validate
 
 from consortium.access import termination
 from consortium.api.blueprint import Blueprint
-from consortium.api.context import BEARER, actor, body, node, require_actor
+from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
 from consortium.api.schemas import ContractView, RulesView, SignatureOut, TerminationView
 from consortium.auth.roles import ADMIN, LEAD, STEWARD
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
 from consortium.contracts.templates import TemplateError, list_templates, load_template
+from consortium.disclosure.readers import Reader, contract_for
 from consortium.events import Event
 from consortium.text import MAX_ID, Text
 
@@ -87,13 +88,19 @@ class OneTemplate(MethodView):
             abort(404, message=str(exc))
 
 
+def _for_reader(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    reader = Reader(optional_actor())
+    with node().engine.connect() as conn:
+        return [contract_for(conn, reader, v) for v in views]
+
+
 @blp.route("/contracts")
 class Contracts(MethodView):
     @blp.arguments(StatusArgs, location="query")
     @blp.response(200, ContractView(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every contract version (public: terms are what the consortium agreed openly)."""
-        return lifecycle.list_contracts(node().engine, args.get("status"))
+        """Every contract version: its terms for anyone, the rest as protocol §13 allows."""
+        return _for_reader(lifecycle.list_contracts(node().engine, args.get("status")))
 
     @blp.doc(**SECURED)
     @require_actor(STEWARD)
@@ -123,8 +130,9 @@ class OneContract(MethodView):
     @blp.arguments(VersionArgs, location="query")
     @blp.response(200, ContractView)
     def get(self, args: dict[str, Any], contract_id: str) -> dict[str, Any]:
-        """A contract, its latest version by default."""
-        return lifecycle.get_contract(node().engine, contract_id, args.get("version"))
+        """A contract, its latest version by default, as protocol §13 allows the reader."""
+        view = lifecycle.get_contract(node().engine, contract_id, args.get("version"))
+        return _for_reader([view])[0]
 
     @blp.doc(**SECURED)
     @require_actor(STEWARD)

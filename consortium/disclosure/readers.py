@@ -22,8 +22,8 @@ from consortium.access.grants import GRANT
 from consortium.access.requests import REQUEST
 from consortium.auth.roles import ADMIN, AUDITOR, DIRECTOR, LEAD, STEWARD, Actor
 from consortium.crypto.canonical import parse
-from consortium.disclosure.sealing import SEALED, sealed_digests
-from consortium.disclosure.store import SYSTEM_ACTORS, reveal, sealed_data
+from consortium.disclosure.sealing import SEALED, join, sealed_digests, split
+from consortium.disclosure.store import SYSTEM_ACTORS, pseudonym_of, reveal, sealed_data
 from consortium.disclosure.table import MEMBERS, PARTIES, PERSONAL, PUBLIC, SEALED_CLASSES
 from consortium.errors import NotFound
 from consortium.ledger.log import ENTRY
@@ -124,3 +124,28 @@ def disclose(conn: Connection, reader: Reader, index: int) -> dict[str, Any]:
         "committed": {c: d for c, d in digests.items()},
         "clear": {k: v for k, v in body.items() if k != SEALED},
     }
+
+
+def shown(kind: str, body: Mapping[str, Any], classes: set[str]) -> dict[str, Any]:
+    """``body`` (as the node reads it) with only the members of ``classes``: what a view of a
+    record may show a reader, decided by the same table as the ledger."""
+    clear, groups = split(kind, body)
+    out = join(clear, {c: groups[c] for c in classes if c in groups}, kind)
+    out.pop(SEALED, None)
+    return out
+
+
+def contract_for(conn: Connection, reader: Reader, view: dict[str, Any]) -> dict[str, Any]:
+    """A contract view as ``reader`` may see it: the terms for anyone; the money for members;
+    the incident contact and the datasets' details for the parties (and this node's staff);
+    who drafted and recorded it by name for staff, by pseudonym for others."""
+    origins = {p["origin"] for p in view["document"].get("parties", [])}
+    classes = visible_classes(reader, set(), origins)
+    out = dict(view)
+    out["document"] = shown("contract.drafted", {"document": view["document"]}, classes)["document"]
+    if PERSONAL not in classes:
+        out["drafted_by"] = pseudonym_of(conn, view["drafted_by"])
+        out["signatures"] = [
+            {**s, "recorded_by": pseudonym_of(conn, s["recorded_by"])} for s in view["signatures"]
+        ]
+    return out

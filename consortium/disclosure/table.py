@@ -54,13 +54,16 @@ _DATASET_VERSION = {
     "metadata_sealed": PUBLIC,
     "credit": MEMBERS,
 }
+# A contract's terms are the offer researchers read before they ask: public, but for the
+# money (members), the incident contact and the datasets' details (the parties').
 _CONTRACT_DOCUMENT = {
     "contract": PUBLIC,
     "version": PUBLIC,
-    "document": PARTIES,
+    "document": PUBLIC,
     "document.benefit_split": MEMBERS,
-    "document.parties": MEMBERS,
-    "document.datasets": MEMBERS,
+    "document.compensation": MEMBERS,
+    "document.incidents": PARTIES,
+    "document.datasets": PARTIES,
 }
 _REASONED = {"reason": PARTIES}
 
@@ -98,12 +101,13 @@ TABLE: dict[str, dict[str, str]] = {
     "contract.revised": _CONTRACT_DOCUMENT,
     "contract.proposed": {"contract": PUBLIC, "version": PUBLIC, "digest": PUBLIC},
     "contract.signed": {"contract": PUBLIC, **_SIGNATURE, "party": PUBLIC},
-    "contract.countersigned": {"contract": PUBLIC, **_SIGNATURE, "title": PARTIES},
+    "contract.countersigned": {"contract": PUBLIC, **_SIGNATURE, "title": PUBLIC},
     "contract.terminated": {"contract": PUBLIC, "versions": PUBLIC, **_REASONED},
     "contract.expired": {"contract": PUBLIC, "version": PUBLIC, "on": PUBLIC},
-    "benefit_rules.proposed": {"version": PUBLIC, "document": MEMBERS},
+    # The alliance's rules are its public commitment: anyone may check a report against them.
+    "benefit_rules.proposed": {"version": PUBLIC, "document": PUBLIC},
     "benefit_rules.signed": {**_SIGNATURE, "member": PUBLIC},
-    "benefit_rules.countersigned": {**_SIGNATURE, "proposer": PUBLIC, "title": MEMBERS},
+    "benefit_rules.countersigned": {**_SIGNATURE, "proposer": PUBLIC, "title": PUBLIC},
     # An attestation is the institution's public statement; its details are for the parties.
     "attestation": {"statement": PUBLIC, "subject": PUBLIC, "details": PARTIES},
     "access.requested": _REQUEST,
@@ -115,20 +119,23 @@ TABLE: dict[str, dict[str, str]] = {
     "access.co_approved": {"request": PUBLIC, **_REASONED},
     "access.review_reminder": {"request": PUBLIC, "due": PARTIES},
     "access.review_escalated": {"request": PUBLIC, "due": PARTIES},
+    # Who holds a grant (the institution), on which datasets, for what and until when is the
+    # transparency the consortium owes the public; the project, the conditions and the people
+    # are the parties'.
     "grant.issued": {
         "grant": PUBLIC,
         "document": PARTIES,
-        "document.type": MEMBERS,
-        "document.id": MEMBERS,
-        "document.issuer": MEMBERS,
-        "document.holder.institution": MEMBERS,
+        "document.type": PUBLIC,
+        "document.id": PUBLIC,
+        "document.issuer": PUBLIC,
+        "document.holder.institution": PUBLIC,
         "document.holder.username": PERSON,
         "document.holder.investigator": PERSONAL,
-        "document.purposes": MEMBERS,
-        "document.commercial": MEMBERS,
-        "document.datasets": MEMBERS,
-        "document.valid_from": MEMBERS,
-        "document.valid_until": MEMBERS,
+        "document.purposes": PUBLIC,
+        "document.commercial": PUBLIC,
+        "document.datasets": PUBLIC,
+        "document.valid_from": PUBLIC,
+        "document.valid_until": PUBLIC,
         "signature": PARTIES,
     },
     "grant.revoked": {"grant": PUBLIC, **_REASONED},
@@ -136,16 +143,17 @@ TABLE: dict[str, dict[str, str]] = {
     "grant.deletion_attested": {"grant": PUBLIC, "statement": PARTIES},
     "grant.publication_reminder": {"grant": PUBLIC, "due": PARTIES},
     "grant.deletion_reminder": {"grant": PUBLIC},
+    # What came of a grant is what the public is owed most (problem 15).
     "output.reported": {
         "output": PUBLIC,
         "grant": PUBLIC,
-        "datasets": MEMBERS,
-        "kind": MEMBERS,
-        "title": MEMBERS,
-        "doi": MEMBERS,
-        "url": MEMBERS,
-        "date": MEMBERS,
-        "derived_dataset": MEMBERS,
+        "datasets": PUBLIC,
+        "kind": PUBLIC,
+        "title": PUBLIC,
+        "doi": PUBLIC,
+        "url": PUBLIC,
+        "date": PUBLIC,
+        "derived_dataset": PUBLIC,
     },
     "incident.reported": {
         "incident": PUBLIC,
