@@ -32,7 +32,8 @@ _REQUEST = {
     "request": PUBLIC,
     "details": PARTIES,
     "details.purposes": MEMBERS,
-    "details.institution": MEMBERS,
+    # Which institutions ask, and how long they wait, is public (approval-time statistics).
+    "details.institution": PUBLIC,
     "details.commercial": MEMBERS,
     "details.not_for_profit": MEMBERS,
     "details.investigator": PERSONAL,
