@@ -374,7 +374,10 @@ def test_contract_api_round_trip(nodes: tuple[Node, Node, str]) -> None:
     assert client.post(f"/api/v1/contracts/{cid}/sign", headers=auth).status_code == 409
     assert client.post(f"/api/v1/contracts/{cid}/propose", headers=auth).status_code == 200
     assert client.post(f"/api/v1/contracts/{cid}/sign", headers=auth).status_code == 200
-    document = client.get(f"/api/v1/contracts/{cid}").get_json()["document"]
+    # Anyone reads the terms; the whole document, to sign, is for the parties (protocol §13).
+    public = client.get(f"/api/v1/contracts/{cid}").get_json()["document"]
+    assert "benefit_split" not in public and "incidents" not in public
+    document = client.get(f"/api/v1/contracts/{cid}", headers=auth).get_json()["document"]
     signed = other.post("/api/v1/contracts/countersign", json={"document": document}, headers=their)
     assert signed.status_code == 200, signed.text
     assert signed.get_json()["signer"] == institute.origin

@@ -454,3 +454,56 @@ def test_views_show_each_reader_what_the_table_allows(tmp_path: Path) -> None:
         assert page["outputs"][0]["doi"] == "10.5555/demo.1"  # outputs are public
     finally:
         node.close()
+
+
+@pytest.mark.parametrize("kind", sorted(TABLE))
+def test_every_path_of_every_kind_lands_in_its_class(kind: str) -> None:
+    """A body holding every path the table names: each value is found in its class (and
+    nowhere else), and joining the parts gives the body back."""
+    body: dict[str, Any] = {}
+    for path in sorted(TABLE[kind], key=lambda p: -p.count(".")):  # the deepest first
+        node = body
+        steps = path.split(".")
+        for step in steps[:-1]:
+            if step.endswith("[]"):
+                items = node.setdefault(step[:-2], [{}])
+                node = items[0]
+            else:
+                node = node.setdefault(step, {})
+        leaf = steps[-1]
+        if not isinstance(node.get(leaf), dict):
+            node[leaf] = f"value of {path}"
+    clear, groups = split(kind, body)
+    parts = {PUBLIC: clear, **groups}
+    for path, value in leaves(body).items():
+        if isinstance(value, list):
+            continue
+        cls = class_of(kind, path.replace("[]", ""))
+        holders = [c for c, part in parts.items() if path in leaves(part)]
+        assert holders == [cls], (kind, path)
+    assert join(clear, groups, kind) == body
+
+
+def test_a_bundle_with_an_edited_sealed_document_does_not_verify(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from consortium.cli import main
+
+    node = create_demo(tmp_path / "demo")
+    vkey = node.vkey
+    export_ledger(node.ledger, node.name, node.public_key, tmp_path / "m.jsonl", audience=MEMBERS)
+    node.close()
+
+    def verify(name: str) -> Any:
+        args = ["ledger", "verify-bundle", "--vkey", vkey, str(tmp_path / name)]
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+    fine = verify("m.jsonl")
+    assert fine.exit_code == 0, fine.output
+    assert "sealed documents (for members) are the ones their entries commit to" in fine.output
+    text = (tmp_path / "m.jsonl").read_text(encoding="utf-8")
+    assert text.count("12000.00") == 1
+    (tmp_path / "edited.jsonl").write_text(text.replace("12000.00", "99999.00"), encoding="utf-8")
+    edited = verify("edited.jsonl")
+    assert edited.exit_code == 1
+    assert "sealed: a sealed document after it is not one it commits to" in edited.output

@@ -668,6 +668,19 @@ def test_the_leads_path_from_rules_to_a_verified_report(
                   "--bundle", "ngi-edited.jsonl", ok=False))  # fmt: skip
     quoted(run("report", "verify", "report.json", "--bundle", "st-marys.jsonl.gz",
                "--bundle", "ngi-edited.jsonl", ok=False))  # fmt: skip
+    # The same for the entry itself: its signature and the chain after it fail.
+    with gzip.open(tmp_path / "ngi.jsonl.gz", "rt", encoding="utf-8") as source:
+        lines_ = [
+            line.replace('"version":1', '"version":7') if '"index":4,' in line else line
+            for line in source
+        ]
+    a.write("ngi-edited.jsonl", "".join(lines_))
+    quoted(a.lead("report", "build", "--from", day1[0], "--to", day1[1],
+                  "--bundle", "ngi-edited.jsonl", ok=False))  # fmt: skip
+    # A bundle exported for the public carries no members documents: refused, with the reason.
+    a.i("ledger", "export", "ngi-public.jsonl.gz")
+    quoted(a.lead("report", "build", "--from", day1[0], "--to", day1[1],
+                  "--bundle", "ngi-public.jsonl.gz", ok=False))  # fmt: skip
 
     # Sections 6 and 12: a revision published during a period applies to all of it; one
     # published after a period has ended does not reach back. Naming the institute's panel

@@ -475,7 +475,8 @@ def ledger_export(node: Node, file: Path, audience: str) -> None:
             )
         except OSError as exc:
             raise click.ClickException(f"cannot write {file}: {exc.strerror}") from exc
-    out.print(f"Exported {size} entries to {file}, for {audience}.")
+    whom = "the public" if audience == "public" else audience
+    out.print(f"Exported {size} entries to {file}, for {whom}.")
 
 
 @ledger.command("verify-bundle")
@@ -505,6 +506,11 @@ def ledger_verify_bundle(
         raise click.ClickException(str(exc)) from exc
     _report(report, f"bundle of {bundle.header.get('name')!r}")
     out.print(f"  checked with {trusted.source(origin)}: {vkey}", highlight=False)
+    if bundle.sealed_checked:
+        out.print(
+            f"  {bundle.sealed_checked} sealed documents (for {bundle.header.get('disclosure')}) "
+            "are the ones their entries commit to."
+        )
 
 
 # --- demo -----------------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ erasure deletes documents, never entries: the chain, the signatures, the Merkle 
 every checkpoint stay exactly as signed, and anyone who verified the ledger before verifies it
 the same way after. The node records the erasure itself on the ledger (``person.erased``, by
 pseudonym), keeps the digests it erased (so a missing document is not mistaken for tampering),
-deletes what it kept about the person beside the ledger (e-mail address, read marks, mail
-receipts) and rebuilds its projections, where the person is from then on their pseudonym and
-their personal fields read ``[erased]``.
+deletes what it kept about the person beside the ledger (e-mail address, API tokens, read
+marks, mail receipts) and rebuilds its projections, where the person is from then on their
+pseudonym and their personal fields read ``[erased]``.
 
 Only personal documents are erased: what the parties and members were shown (a request's
-project title, a grant's dates) is the institutions' record, kept for as long as they must.
+project title, a grant's dates) is the institutions' record, kept for as long as they must;
+and a name a steward published as a contributor in a dataset's metadata (public or sealed)
+is the dataset's credit record: a new version without it removes it from what is shown.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import Connection, delete, insert, or_, select
 
 from consortium.auth.people import get_person
 from consortium.auth.roles import ADMIN, Actor
+from consortium.auth.tokens import TOKEN
 from consortium.crypto.canonical import parse
 from consortium.disclosure.readers import concerned
 from consortium.disclosure.sealing import sealed_digests
@@ -98,3 +101,4 @@ def _forget_beside_the_ledger(conn: Connection, username: str) -> None:
     )
     conn.execute(delete(SENT).where(SENT.c.notification_id.like(mine)))
     conn.execute(delete(CONTACT).where(CONTACT.c.username == username))
+    conn.execute(delete(TOKEN).where(TOKEN.c.actor == username))

@@ -53,6 +53,9 @@ def concerned(
     origins: set[str] = set()
     if kind.startswith("person.") and isinstance(body.get("username"), str):
         people.add(body["username"])
+    accounts = body.get("accounts")
+    if isinstance(accounts, list):  # the contributors a dataset version links to people
+        people.update(a["username"] for a in accounts if isinstance(a.get("username"), str))
     grant = body.get("grant")
     if kind == "grant.issued":
         holder = body.get("document", {}).get("holder", {}).get("username")

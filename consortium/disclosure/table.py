@@ -51,9 +51,11 @@ _DATASET_VERSION = {
     # Only a public-metadata version carries its metadata in clear; others are sealed by tier
     # (``metadata_sealed``, shown to readers the tier allows) with their credit facts here.
     "metadata": PUBLIC,
-    "metadata.contributors[].username": PERSON,
     "metadata_sealed": PUBLIC,
     "credit": MEMBERS,
+    # Which contributor is which person of this node: personal, by pseudonym.
+    "accounts": PERSONAL,
+    "accounts[].username": PERSON,
 }
 # A contract's terms are the offer researchers read before they ask: public, but for the
 # money (members), the incident contact and the datasets' details (the parties').
@@ -194,3 +196,32 @@ TABLE: dict[str, dict[str, str]] = {
         "payees": MEMBERS,
     },
 }
+
+
+def class_of(kind: str, path: str) -> str:
+    """The class of ``path`` in a ``kind`` body: the longest rule that covers it, a *person*
+    member taking the class around it (public at the top level)."""
+    rules = TABLE[kind]
+    steps = path.split(".")
+    for n in range(len(steps) - (1 if rules.get(path) == PERSON else 0), 0, -1):
+        rule = rules.get(".".join(steps[:n]))
+        if rule is not None and rule != PERSON:
+            return rule
+    if rules.get(path) == PERSON or path in rules:
+        return PUBLIC
+    raise KeyError(f"{kind}: {path} has no disclosure class")
+
+
+def published_table() -> list[str]:
+    """Protocol §13's table, row by row; a test holds the document to it, so a change to the
+    table is published with it (print these rows and paste them over the old ones)."""
+    rows = ["| kind | public | members | parties | personal |", "|---|---|---|---|---|"]
+    for kind, rules in TABLE.items():
+        cols: dict[str, list[str]] = {c: [] for c in CLASSES}
+        for path, rule in rules.items():
+            mark = " (*person*)" if rule == PERSON else ""
+            cols[class_of(kind, path)].append(f"`{path}`{mark}")
+        rows.append(
+            f"| `{kind}` | " + " | ".join(", ".join(v) or "—" for v in cols.values()) + " |"
+        )
+    return rows

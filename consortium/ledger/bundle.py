@@ -19,6 +19,7 @@ entry's against it.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ class Bundle:
     checkpoints: list[str]
     public_key: bytes
     origin: str
+    sealed_checked: int = 0  # sealed documents found to be ones their entries commit to
 
 
 def _read_header(fh: IO[bytes]) -> Bundle:
@@ -144,11 +146,30 @@ def _read_header(fh: IO[bytes]) -> Bundle:
     return Bundle(header, checkpoints, key, origin)
 
 
-def _rows(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Entries with the index each claims, so a removed line shows up as a gap."""
+def _rows(
+    lines: Iterable[bytes], bundle: Bundle, problems: list[Problem]
+) -> Iterator[tuple[int, bytes]]:
+    """Entries with the index each claims, so a removed line shows up as a gap.
+
+    A sealed document must be one the entry before it commits to: its base64 SHA-256 is named
+    in that entry, which is signed, so a document changed in the bundle is caught here, even
+    by a reader who never opens it.
+    """
     expected = 0
+    data = b""
     for line in lines:
         if line.startswith(SEALED_LINE):
+            if _committed(line, data):
+                bundle.sealed_checked += 1
+            else:
+                problems.append(
+                    Problem(
+                        expected - 1 if expected else None,
+                        "sealed",
+                        "a sealed document after it is not one it commits to: changed after "
+                        "the node signed the entry",
+                    )
+                )
             continue
         data = line.rstrip(b"\n")
         try:
@@ -158,6 +179,15 @@ def _rows(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         index = claimed if isinstance(claimed, int) and claimed > expected else expected
         yield index, data
         expected = index + 1
+
+
+def _committed(line: bytes, entry: bytes) -> bool:
+    try:
+        document = _sealed_bytes(line)
+    except BundleError:
+        return False
+    digest = b64encode(hashlib.sha256(document).digest()).encode()
+    return b'"' + digest + b'"' in entry
 
 
 def verify_bundle(
@@ -196,7 +226,7 @@ def verify_bundle(
             pinned.extend(_check_genesis(first.rstrip(b"\n"), verifier.public_key))
         try:
             report = audit(
-                row_batches(_rows(chain([first] if first else [], fh))),
+                row_batches(_rows(chain([first] if first else [], fh), bundle, pinned)),
                 public_key=verifier.public_key,
                 origin=verifier.name,
                 checkpoints=[*bundle.checkpoints, *extra_checkpoints],

@@ -245,7 +245,7 @@ def _view(conn: Connection, actor: Actor | None, row: Any, version: int | None =
     if row.consent_withdrawn_at is not None:
         view["consent_withdrawn_at"] = row.consent_withdrawn_at
     if can_see(actor, tier):
-        view["metadata"] = ver.metadata
+        view["metadata"] = _accounts_for(actor, ver.metadata)
         view["approved_by"] = ver.approved_by
         view["approved_at"] = ver.approved_at
         profiles = conn.execute(
@@ -262,6 +262,21 @@ def _view(conn: Connection, actor: Actor | None, row: Any, version: int | None =
     if ver.sealed:
         view["sealed_digest"] = ver.sealed
     return view
+
+
+def _accounts_for(actor: Actor | None, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata with contributors' account names only for the node's staff (and each person
+    their own): which contributor is which account is personal (protocol §13)."""
+    if actor is not None and actor.has(ADMIN, STEWARD, DIRECTOR):
+        return metadata
+    mine = actor.name if actor is not None else None
+    return {
+        **metadata,
+        "contributors": [
+            c if c.get("username") == mine else {k: v for k, v in c.items() if k != "username"}
+            for c in metadata["contributors"]
+        ],
+    }
 
 
 def list_datasets(engine: Engine, actor: Actor | None, status: str | None = None) -> list[dict]:
@@ -400,19 +415,25 @@ def _version_body(
         "sensitivity": metadata["sensitivity"],
         "approval_required": bool(current_settings(conn)["director_approval_required"]),
     }
+    # Which contributor is which person of this node is personal (protocol §13): the link
+    # goes into the entry's personal document, never into the metadata, public or sealed.
+    contributors = [
+        {k: v for k, v in c.items() if k != "username"} for c in metadata["contributors"]
+    ]
+    bare = {**metadata, "contributors": contributors}
     if metadata["sensitivity"] == PUBLIC:
-        body["metadata"] = metadata
+        body["metadata"] = bare
     else:
-        body["metadata_sealed"] = seal(conn, metadata)
-        # Credit is public recognition that anyone must be able to recompute from the
-        # ledger, so who made the data and what it came from stay in clear.
-        body["credit"] = {
-            # Account names are the node's own business; names and weights are the credit.
-            "contributors": [
-                {k: v for k, v in c.items() if k != "username"} for c in metadata["contributors"]
-            ],
-            "derived_from": metadata["derived_from"],
-        }
+        body["metadata_sealed"] = seal(conn, bare)
+        # Members recompute credit from who made the data and what it came from.
+        body["credit"] = {"contributors": contributors, "derived_from": metadata["derived_from"]}
+    accounts = [
+        {"contributor": i, "username": c["username"]}
+        for i, c in enumerate(metadata["contributors"])
+        if "username" in c
+    ]
+    if accounts:
+        body["accounts"] = accounts
     return body
 
 
@@ -542,6 +563,12 @@ def _metadata(conn: Connection, body: dict[str, Any], field: str) -> dict[str, A
 def _insert_version(conn: Connection, event: Event) -> dict[str, Any]:
     b = event.body
     metadata = _metadata(conn, b, "metadata")
+    accounts = b.get("accounts")
+    if isinstance(accounts, list):  # erased, it reads as a marker: the links are gone
+        contributors = [dict(c) for c in metadata["contributors"]]
+        for link in accounts:
+            contributors[link["contributor"]]["username"] = link["username"]
+        metadata = {**metadata, "contributors": contributors}
     conn.execute(
         insert(VERSION).values(
             dataset_id=b["dataset"],
