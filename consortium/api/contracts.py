@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from consortium.access import termination
 from consortium.api.blueprint import Blueprint
-from consortium.api.context import BEARER, actor, body, node, require_actor
+from consortium.api.context import BEARER, actor, body, node, optional_actor, require_actor
 from consortium.api.schemas import ContractView, RulesView, SignatureOut, TerminationView
 from consortium.auth.roles import ADMIN, LEAD, STEWARD
 from consortium.contracts import benefit_rules as rules
@@ -92,8 +92,12 @@ class Contracts(MethodView):
     @blp.arguments(StatusArgs, location="query")
     @blp.response(200, ContractView(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every contract version (public: terms are what the consortium agreed openly)."""
-        return lifecycle.list_contracts(node().engine, args.get("status"))
+        """Every contract version (public: terms are what the consortium agreed openly).
+
+        A dataset's title and DUO terms are its metadata: readers who may not see the
+        metadata of its tier get the dataset without them, marked ``details_withheld``.
+        """
+        return lifecycle.list_contracts(node().engine, args.get("status"), optional_actor())
 
     @blp.doc(**SECURED)
     @require_actor(STEWARD)
@@ -123,8 +127,10 @@ class OneContract(MethodView):
     @blp.arguments(VersionArgs, location="query")
     @blp.response(200, ContractView)
     def get(self, args: dict[str, Any], contract_id: str) -> dict[str, Any]:
-        """A contract, its latest version by default."""
-        return lifecycle.get_contract(node().engine, contract_id, args.get("version"))
+        """A contract, its latest version by default; datasets' details as for the list."""
+        return lifecycle.get_contract(
+            node().engine, contract_id, args.get("version"), optional_actor()
+        )
 
     @blp.doc(**SECURED)
     @require_actor(STEWARD)

@@ -60,7 +60,9 @@ _CONTRACT_DOCUMENT = {
     "document": PARTIES,
     "document.benefit_split": MEMBERS,
     "document.parties": MEMBERS,
-    "document.datasets": MEMBERS,
+    # Each dataset's title and DUO terms are its metadata: a restricted dataset's must not
+    # reach every member through a contract (credit needs only the benefit split).
+    "document.datasets": PARTIES,
 }
 _REASONED = {"reason": PARTIES}
 
