@@ -124,6 +124,17 @@ def refused(node: Node, action: Any, kind: type[Exception] = Exception) -> Any:
 
 
 @pytest.fixture
+def pair(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Node, Node]]:
+    """`scenario.pair` on each database: a hospital and an institute that know each other."""
+    import scenario
+
+    hospital, institute = scenario.pair(tmp_path, database_url)
+    yield hospital, institute
+    hospital.close()
+    institute.close()
+
+
+@pytest.fixture
 def credit_world(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
     """`scenario.credit_world` on each database: a period's worth of credit, no rules yet."""
     import scenario

@@ -146,7 +146,7 @@ def test_contract_commands_across_two_nodes(tmp_path: Path) -> None:
     changes = tmp_path / "changes.json"
     changes.write_text(json.dumps({"title": "Cohort for the HbA1c study"}))
     run(home, "contract", "revise", cid, str(changes), "--as", "sam")
-    assert json.loads(run(home, "contract", "show", cid).output)["title"] == (
+    assert json.loads(run(home, "contract", "show", cid).stdout)["title"] == (
         "Cohort for the HbA1c study"
     )
     run(home, "contract", "propose", cid, "--as", "sam")
@@ -154,9 +154,9 @@ def test_contract_commands_across_two_nodes(tmp_path: Path) -> None:
     exported = CliRunner().invoke(main, ["--data-dir", str(home), "contract", "export", cid])
     document = tmp_path / "document.json"
     document.write_text(exported.stdout)
-    digest = json.loads(run(home, "contract", "show", cid).output)["digest"]
+    digest = json.loads(run(home, "contract", "show", cid).stdout)["digest"]
     assert f"digest {digest}" in exported.stderr
-    assert run(away, "contract", "digest", str(document)).output.strip() == digest
+    assert run(away, "contract", "digest", str(document)).stdout.strip() == digest
     signed = run(away, "contract", "countersign", str(document), "--as", "sam").output
     assert digest in signed
     signature = signed.strip().splitlines()[-1]
@@ -165,7 +165,7 @@ def test_contract_commands_across_two_nodes(tmp_path: Path) -> None:
     assert f"{cid}  v1  countersigned here" in run(away, "contract", "list").output
     origin = json.loads(document.read_text())["parties"][1]["origin"]
     run(home, "contract", "add-signature", cid, "--party", origin, "--signature", signature)
-    assert json.loads(run(home, "contract", "show", cid).output)["status"] == "active"
+    assert json.loads(run(home, "contract", "show", cid).stdout)["status"] == "active"
     # Every command that wrote left a checkpoint behind it.
     assert "not yet under a checkpoint" not in run(home, "verify", "--quick").output
 

@@ -51,7 +51,9 @@ def test_draft_propose_sign_activate(nodes: tuple[Node, Node, str]) -> None:
     parties = {p["origin"]: p for p in document["parties"]}
     assert parties[institute.origin]["institution"] == "Northern Genomics Institute"
     assert parties[hospital.origin]["public_key"] == base64.b64encode(hospital.public_key).decode()
-    assert document["datasets"] == [{"id": ds, "version": 1, "provider": hospital.origin}]
+    (dataset,) = document["datasets"]
+    assert (dataset["id"], dataset["version"], dataset["provider"]) == (ds, 1, hospital.origin)
+    assert dataset["title"] == scenario.METADATA["title"]  # and its tier and DUO terms
     assert document["term"]["max_grant_months"] == 12  # from the template
     assert {m["code"] for m in document["modifiers"]} >= {"DUO:0000046", "DUO:0000021"}
 

@@ -184,7 +184,25 @@ def test_the_guides_main_path_ends_with_an_active_contract(nodes: Nodes) -> None
     contract = last_line(nodes.h("contract", "draft", values, "--as", "wei"))
     assert contract.startswith("ctr-")
     document = json.loads(nodes.h("contract", "export", contract).stdout)
-    assert document["datasets"] == [{"id": dataset, "provider": HOSPITAL, "version": 1}]
+    # The node describes the dataset from its registry: every party signs what is shared.
+    assert document["datasets"] == [
+        {
+            "id": dataset,
+            "provider": HOSPITAL,
+            "version": 1,
+            "title": guide_json("metadata")["title"],
+            "sensitivity": "restricted",
+            "duo": {
+                "permissions": ["DUO:0000006"],
+                "modifiers": [
+                    {"code": "DUO:0000046"},
+                    {"code": "DUO:0000021"},
+                    {"code": "DUO:0000019"},
+                    {"code": "DUO:0000022", "regions": ["EU"]},
+                ],
+            },
+        }
+    ]
     assert {"code": "DUO:0000022", "regions": ["EU"]} in document["modifiers"]
 
     done = nodes.sign_round(contract, "contract-for-ngi.json")

@@ -3,8 +3,6 @@ more than the node checked, and input that must be a 4xx, never a 500."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +19,8 @@ from consortium.node import Node
 from consortium.registry import datasets, settings
 
 
-@pytest.fixture
-def nodes(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Node, Node]]:
-    hospital, institute = scenario.pair(tmp_path, database_url)
-    yield hospital, institute
-    hospital.close()
-    institute.close()
-
-
-def test_each_version_is_shown_by_its_own_tier(nodes: tuple[Node, Node]) -> None:
-    hospital, _ = nodes
+def test_each_version_is_shown_by_its_own_tier(pair: tuple[Node, Node]) -> None:
+    hospital, _ = pair
     sam = scenario.actor(hospital, "sam")
     secret = scenario.metadata(title="Secret cohort", sensitivity="highly-sensitive")
     ds = datasets.register_dataset(hospital.ledger, sam, secret).body["dataset"]
@@ -50,8 +40,8 @@ def test_each_version_is_shown_by_its_own_tier(nodes: tuple[Node, Node]) -> None
     assert "profile" not in event.body and "profile_sealed" in event.body
 
 
-def test_unapproved_versions_stay_internal(nodes: tuple[Node, Node]) -> None:
-    hospital, _ = nodes
+def test_unapproved_versions_stay_internal(pair: tuple[Node, Node]) -> None:
+    hospital, _ = pair
     sam, dora = scenario.actor(hospital, "sam"), scenario.actor(hospital, "dora")
     settings.change_settings(
         hospital.ledger, scenario.actor(hospital, "ada"), {"director_approval_required": True}
@@ -68,8 +58,8 @@ def test_unapproved_versions_stay_internal(nodes: tuple[Node, Node]) -> None:
     )
 
 
-def test_terms_cannot_replace_parties_or_datasets(nodes: tuple[Node, Node]) -> None:
-    hospital, institute = nodes
+def test_terms_cannot_replace_parties_or_datasets(pair: tuple[Node, Node]) -> None:
+    hospital, institute = pair
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     values = scenario.contract_values(hospital, institute, ds)
@@ -81,8 +71,8 @@ def test_terms_cannot_replace_parties_or_datasets(nodes: tuple[Node, Node]) -> N
     assert "parties" in str(getattr(exc, "messages", exc))
 
 
-def test_countersigning_checks_our_own_datasets(nodes: tuple[Node, Node]) -> None:
-    hospital, institute = nodes
+def test_countersigning_checks_our_own_datasets(pair: tuple[Node, Node]) -> None:
+    hospital, institute = pair
     ours = scenario.actor(institute, "sam")
     ds = datasets.register_dataset(institute.ledger, ours, scenario.metadata()).body["dataset"]
     # The hospital drafts over the institute's dataset, dropping the IRB and PUB it requires.
@@ -101,8 +91,8 @@ def test_countersigning_checks_our_own_datasets(nodes: tuple[Node, Node]) -> Non
     assert "purposes" in exc.errors and "modifiers" in exc.errors
 
 
-def test_a_node_does_not_countersign_its_own_contract_ids(nodes: tuple[Node, Node]) -> None:
-    hospital, institute = nodes
+def test_a_node_does_not_countersign_its_own_contract_ids(pair: tuple[Node, Node]) -> None:
+    hospital, institute = pair
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     cid = scenario.proposed(hospital, institute, ds)
@@ -115,8 +105,8 @@ def test_a_node_does_not_countersign_its_own_contract_ids(nodes: tuple[Node, Nod
     )
 
 
-def test_withdrawn_datasets_stop_pending_contracts(nodes: tuple[Node, Node]) -> None:
-    hospital, institute = nodes
+def test_withdrawn_datasets_stop_pending_contracts(pair: tuple[Node, Node]) -> None:
+    hospital, institute = pair
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     values = scenario.contract_values(hospital, institute, ds)
@@ -126,8 +116,8 @@ def test_withdrawn_datasets_stop_pending_contracts(nodes: tuple[Node, Node]) -> 
     assert "withdrawn" in str(exc.errors)
 
 
-def test_an_amendment_only_replaces_the_version_in_force(nodes: tuple[Node, Node]) -> None:
-    hospital, institute = nodes
+def test_an_amendment_only_replaces_the_version_in_force(pair: tuple[Node, Node]) -> None:
+    hospital, institute = pair
     sam = scenario.actor(hospital, "sam")
     ds = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     cid = scenario.active(hospital, institute, ds)
@@ -139,8 +129,8 @@ def test_an_amendment_only_replaces_the_version_in_force(nodes: tuple[Node, Node
     assert "terminate it first" in str(refused(hospital, terminate_v1, Conflict))
 
 
-def test_benefit_rules_are_checked_before_countersigning(nodes: tuple[Node, Node]) -> None:
-    hospital, institute = nodes
+def test_benefit_rules_are_checked_before_countersigning(pair: tuple[Node, Node]) -> None:
+    hospital, institute = pair
     lee, ada = scenario.actor(institute, "lee"), scenario.actor(hospital, "ada")
     proposal = {"event_weights": {"grant.issued": "2"}, "method": "equal"}
     document = rules.propose_rules(institute.ledger, lee, proposal).body["document"]
@@ -170,8 +160,8 @@ BAD_TEXT = ["\ud800", "a\x00b"]
 
 
 @pytest.mark.parametrize("bad", BAD_TEXT, ids=["surrogate", "nul"])
-def test_unstorable_text_is_a_422(nodes: tuple[Node, Node], bad: str) -> None:
-    hospital, institute = nodes
+def test_unstorable_text_is_a_422(pair: tuple[Node, Node], bad: str) -> None:
+    hospital, institute = pair
     client = create_app(hospital).test_client()
     headers = {"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"}
     admin = {"Authorization": f"Bearer {create_token(hospital.engine, 'ada')[0]}"}
@@ -205,15 +195,15 @@ def test_unstorable_text_is_a_422(nodes: tuple[Node, Node], bad: str) -> None:
         "/api/v1/datasets/x?version=99999999999999999999",
     ],
 )
-def test_odd_paths_are_4xx(nodes: tuple[Node, Node], path: str) -> None:
-    r = create_app(nodes[0]).test_client().get(path)
+def test_odd_paths_are_4xx(pair: tuple[Node, Node], path: str) -> None:
+    r = create_app(pair[0]).test_client().get(path)
     assert 400 <= r.status_code < 500, r.text
     assert r.content_type == "application/problem+json"
 
 
 @pytest.mark.parametrize("sources", [[{"dataset": 1}], [{}], [None]])
-def test_garbled_sources_are_a_422(nodes: tuple[Node, Node], sources: list[Any]) -> None:
-    hospital, _ = nodes
+def test_garbled_sources_are_a_422(pair: tuple[Node, Node], sources: list[Any]) -> None:
+    hospital, _ = pair
     client = create_app(hospital).test_client()
     headers = {"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"}
     r = client.post(
@@ -222,8 +212,8 @@ def test_garbled_sources_are_a_422(nodes: tuple[Node, Node], sources: list[Any])
     assert r.status_code == 422, r.text
 
 
-def test_a_contributor_must_be_a_person_here(nodes: tuple[Node, Node]) -> None:
-    hospital, _ = nodes
+def test_a_contributor_must_be_a_person_here(pair: tuple[Node, Node]) -> None:
+    hospital, _ = pair
     client = create_app(hospital).test_client()
     headers = {"Authorization": f"Bearer {create_token(hospital.engine, 'sam')[0]}"}
     meta = scenario.metadata()
@@ -242,8 +232,8 @@ def test_a_contributor_must_be_a_person_here(nodes: tuple[Node, Node]) -> None:
     assert client.post("/api/v1/datasets", json=meta, headers=headers).status_code == 201
 
 
-def test_a_revision_cannot_close_a_derivation_cycle(nodes: tuple[Node, Node]) -> None:
-    hospital, _ = nodes
+def test_a_revision_cannot_close_a_derivation_cycle(pair: tuple[Node, Node]) -> None:
+    hospital, _ = pair
     sam = scenario.actor(hospital, "sam")
     cohort = datasets.register_dataset(hospital.ledger, sam, scenario.metadata()).body["dataset"]
     extract = datasets.register_dataset(

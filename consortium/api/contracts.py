@@ -99,8 +99,10 @@ class Contracts(MethodView):
     @blp.arguments(StatusArgs, location="query")
     @blp.response(200, ContractView(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every contract version: its terms for anyone, the rest as protocol §13 allows."""
-        return _for_reader(lifecycle.list_contracts(node().engine, args.get("status")))
+        """Every contract version: its terms for anyone, the rest as protocol §13 allows; each
+        dataset's title and DUO terms as its tier allows the reader (``details_withheld``)."""
+        views = lifecycle.list_contracts(node().engine, args.get("status"), optional_actor())
+        return _for_reader(views)
 
     @blp.doc(**SECURED)
     @require_actor(STEWARD)
@@ -131,7 +133,9 @@ class OneContract(MethodView):
     @blp.response(200, ContractView)
     def get(self, args: dict[str, Any], contract_id: str) -> dict[str, Any]:
         """A contract, its latest version by default, as protocol §13 allows the reader."""
-        view = lifecycle.get_contract(node().engine, contract_id, args.get("version"))
+        view = lifecycle.get_contract(
+            node().engine, contract_id, args.get("version"), optional_actor()
+        )
         return _for_reader([view])[0]
 
     @blp.doc(**SECURED)

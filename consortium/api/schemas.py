@@ -107,7 +107,13 @@ class ContractView(EntryRef):
     drafted_at = fields.String()
     changed_at = fields.String()
     end_reason = fields.String(allow_none=True)
-    document = fields.Dict(metadata={"description": "The contract document the parties sign."})
+    document = fields.Dict(
+        metadata={
+            "description": "The contract document the parties sign. A dataset's title and DUO "
+            "terms are left out, with details_withheld: true, for readers who may not see the "
+            "metadata of its tier; the parties read it whole."
+        }
+    )
     signatures = fields.List(fields.Nested(SignatureView))
     awaiting = fields.List(fields.String(), metadata={"description": "Parties yet to sign."})
 

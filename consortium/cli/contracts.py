@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,12 +31,22 @@ from consortium.cli.common import (
 )
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
+from consortium.contracts.coverage import summary
 from consortium.contracts.signing import document_digest, list_countersigned
 from consortium.contracts.templates import list_templates
 from consortium.text import MAX_ID
 
 if TYPE_CHECKING:
     from consortium.node import Node
+
+
+def _covers(document: dict[str, Any], err: bool = False) -> None:
+    """What the document says each dataset is, one line each, for the steward to read."""
+    datasets = document.get("datasets")
+    click.echo("It covers:", err=err)
+    for dataset in datasets if isinstance(datasets, list) else []:
+        if isinstance(dataset, dict):
+            click.echo(f"  {summary(dataset)}", err=err)
 
 
 def _status(node_engine: object, contract_id: str) -> str:
@@ -104,8 +114,11 @@ def contract_export(node: Node, contract_id: str, version: int | None) -> None:
 @contract.command("digest")
 @click.argument("document_file", type=click.Path(dir_okay=False, path_type=Path))
 def contract_digest(document_file: Path) -> None:
-    """Print a contract document's digest, to compare by phone before countersigning it."""
-    click.echo(document_digest(read_json(document_file)))
+    """Print a contract document's digest, to compare by phone before countersigning it;
+    what it says each dataset is goes to standard error, to read before signing."""
+    document = read_json(document_file)
+    click.echo(document_digest(document))
+    _covers(document, err=True)
 
 
 @contract.command("revise")
@@ -126,6 +139,7 @@ def contract_countersign(node: Node, who: Actor, document_file: Path) -> None:
     """Sign another institution's proposed contract document; prints the signature (steward)."""
     document = read_json(document_file)
     signature = lifecycle.countersign(node.ledger, node.key, who, document)
+    _covers(document)
     origin = node.origin
     out.print(f"Signed as {origin} the document with digest {document_digest(document)}.")
     out.print(f"Send the proposer: --party {origin} --signature <below>")
@@ -213,9 +227,11 @@ def contract_list(node: Node) -> None:
 @click.option("--version", type=click.IntRange(1, MAX_ID))
 @on_node()
 def contract_show(node: Node, contract_id: str, version: int | None) -> None:
-    """A contract as JSON: status, digest, signatures and the document."""
+    """A contract as JSON: status, digest, signatures and the document; what it says each
+    dataset is goes to standard error, one line each."""
     view = lifecycle.get_contract(node.engine, contract_id, version)
     dump_json(view)
+    _covers(view["document"], err=True)
 
 
 @contract.command("expire")

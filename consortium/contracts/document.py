@@ -149,10 +149,13 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
     as they are for `check_document` to report.
     """
     result = copy.deepcopy(doc)
-    for key in ("purposes", "modifiers"):
-        for _, item in _objects(result, key):
+    for terms, _, _ in _duo_lists(result):
+        for i, item in enumerate(terms):
             with contextlib.suppress(duo.DuoError):
-                item["code"] = duo.resolve(item.get("code")).id
+                if isinstance(item, dict):
+                    item["code"] = duo.resolve(item.get("code")).id
+                else:
+                    terms[i] = duo.resolve(item).id
     return result
 
 
@@ -189,6 +192,22 @@ def _objects(doc: dict[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any
         for index, item in enumerate(items):
             if isinstance(item, dict):
                 yield index, item
+
+
+def _duo_lists(doc: dict[str, Any]) -> Iterator[tuple[list[Any], Path, str]]:
+    """Every list of DUO terms in ``doc``, with its path and the kind of term it holds: the
+    contract's purposes and modifiers, and the terms each dataset declares (``duo``), whose
+    permissions are bare codes rather than objects."""
+    for key, kind in (("purposes", "permission"), ("modifiers", "modifier")):
+        if isinstance(doc.get(key), list):
+            yield doc[key], (key,), kind
+    for index, dataset in _objects(doc, "datasets"):
+        terms = dataset.get("duo")
+        if not isinstance(terms, dict):
+            continue
+        for key, kind in (("permissions", "permission"), ("modifiers", "modifier")):
+            if isinstance(terms.get(key), list):
+                yield terms[key], ("datasets", index, "duo", key), kind
 
 
 def _modifier_codes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -250,33 +269,36 @@ def _datasets(doc: dict[str, Any]) -> Iterator[Problem]:
 
 
 def _duo_terms(doc: dict[str, Any]) -> Iterator[Problem]:
-    """Purposes are DUO permissions, modifiers are DUO modifiers, each modifier at most once.
+    """Purposes are DUO permissions, modifiers are DUO modifiers, each modifier at most once;
+    the same holds for the terms each dataset declares.
 
     DUO keeps the two apart: a permission says what research is allowed ("This data use
     permission indicates ..."), a modifier adds a condition to it ("This data use modifier
     indicates ..."). Listing a modifier as a purpose would let a request match a condition.
     A modifier twice (two TS limits) would leave the contract saying two things.
     """
-    for key, kind in (("purposes", "permission"), ("modifiers", "modifier")):
+    for terms, path, kind in _duo_lists(doc):
         seen: dict[str, int] = {}
-        for index, item in _objects(doc, key):
-            code = item.get("code")
+        for index, item in enumerate(terms):
+            code = item.get("code") if isinstance(item, dict) else item
+            at = (*path, index, "code") if isinstance(item, dict) else (*path, index)
             if not isinstance(code, str) or not _DUO_CURIE.fullmatch(code):
                 continue
             try:
                 term = duo.resolve(code)
             except duo.DuoError as exc:
-                yield (key, index, "code"), str(exc)
+                yield at, str(exc)
                 continue
             if term.kind != kind:
-                other = "purposes" if term.kind == "permission" else "modifiers"
+                listed = "purposes" if path[0] != "datasets" else "permissions"
+                other = listed if term.kind == "permission" else "modifiers"
                 yield (
-                    (key, index, "code"),
+                    at,
                     f"{code} ({term.shorthand}, {term.label}) is a data use {term.kind}, "
                     f"not a {kind}; it belongs in {other}",
                 )
-            elif key == "modifiers" and code in seen:
-                yield (key, index, "code"), f"repeats modifier {seen[code]} ({term.shorthand})"
+            elif kind == "modifier" and code in seen:
+                yield at, f"repeats modifier {seen[code]} ({term.shorthand})"
             else:
                 seen.setdefault(code, index)
 

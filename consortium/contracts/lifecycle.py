@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from consortium.auth.roles import STEWARD, Actor
+from consortium.auth.roles import OPERATOR, STEWARD, Actor
+from consortium.contracts.coverage import DESCRIBED, described, mismatches, shown_to
 from consortium.contracts.document import ContractDocumentError, check_document, normalise
 from consortium.contracts.signing import (
     check_not_countersigned,
@@ -46,6 +47,7 @@ from consortium.events import Event, new_id, projection_table, projects, record
 from consortium.ledger.log import Ledger, LedgerTransaction
 from consortium.registry.datasets import DATASET, VERSION, WITHDRAWN
 from consortium.registry.members import MEMBER, self_member
+from consortium.registry.metadata import TIERS, DuoSchema
 from consortium.text import MAX_ID, PlainDict, Text
 
 DRAFT = "draft"
@@ -108,6 +110,21 @@ class DatasetRefSchema(Schema):
         metadata={"description": "Default: published version."},
     )
     provider = Text(metadata={"description": "Origin of the providing party."})
+    # What the document says the dataset is. This node writes it for its own datasets from
+    # the registry; for another institution's, the steward may copy it from that
+    # institution's catalogue, and the provider's node checks it before countersigning.
+    title = Text(
+        validate=validate.Length(min=1, max=300),
+        metadata={"description": "Another institution's dataset only: its title."},
+    )
+    sensitivity = Text(
+        validate=validate.OneOf(TIERS),
+        metadata={"description": "Another institution's dataset only: its sensitivity tier."},
+    )
+    duo = fields.Nested(
+        DuoSchema,
+        metadata={"description": "Another institution's dataset only: its DUO terms."},
+    )
 
 
 class DraftSchema(Schema):
@@ -189,7 +206,7 @@ def _row(conn: Connection, contract_id: str, version: int | None = None) -> Any:
     return row
 
 
-def _view(conn: Connection, row: Any) -> dict[str, Any]:
+def _view(conn: Connection, row: Any, reader: Actor | None) -> dict[str, Any]:
     signatures = conn.execute(
         select(SIGNATURE)
         .where(SIGNATURE.c.contract_id == row.id, SIGNATURE.c.version == row.version)
@@ -207,7 +224,7 @@ def _view(conn: Connection, row: Any) -> dict[str, Any]:
         "drafted_at": row.drafted_at,
         "changed_at": row.changed_at,
         "end_reason": row.end_reason,
-        "document": row.document,
+        "document": shown_to(row.document, reader),
         "signatures": [
             {
                 "party": s.party,
@@ -221,17 +238,26 @@ def _view(conn: Connection, row: Any) -> dict[str, Any]:
     }
 
 
-def get_contract(engine: Engine, contract_id: str, version: int | None = None) -> dict:
+def get_contract(
+    engine: Engine,
+    contract_id: str,
+    version: int | None = None,
+    reader: Actor | None = OPERATOR,
+) -> dict:
+    """A contract version as ``reader`` may see it (see `coverage.shown_to`); the node's
+    own commands and its console read the whole document."""
     with engine.connect() as conn:
-        return _view(conn, _row(conn, contract_id, version))
+        return _view(conn, _row(conn, contract_id, version), reader)
 
 
-def list_contracts(engine: Engine, status: str | None = None) -> list[dict[str, Any]]:
+def list_contracts(
+    engine: Engine, status: str | None = None, reader: Actor | None = OPERATOR
+) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         query = select(CONTRACT).order_by(CONTRACT.c.drafted_at, CONTRACT.c.id, CONTRACT.c.version)
         if status:
             query = query.where(CONTRACT.c.status == status)
-        return [_view(conn, r) for r in conn.execute(query)]
+        return [_view(conn, r, reader) for r in conn.execute(query)]
 
 
 # --- building the document -------------------------------------------------------------------
@@ -259,32 +285,48 @@ def _parties(conn: Connection, refs: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 def _datasets(conn: Connection, refs: list[dict[str, Any]], own: str) -> list[dict[str, Any]]:
-    """Resolve the steward's dataset references; local ones default to the published version."""
+    """Resolve the steward's dataset references; local ones default to the published version
+    and are described from the registry, others are described as the steward wrote them."""
     out = []
     errors: dict[str, list[str]] = {}
     for i, ref in enumerate(refs):
         provider = ref.get("provider", own)
+        given = {k: ref[k] for k in DESCRIBED if k in ref}
         if provider != own:
             if "version" not in ref:
                 errors[f"datasets.{i}.version"] = ["required for another institution's dataset"]
                 continue
-            out.append({"id": ref["id"], "version": ref["version"], "provider": provider})
+            out.append({"id": ref["id"], "version": ref["version"], "provider": provider, **given})
             continue
+        for field in given:
+            errors[f"datasets.{i}.{field}"] = ["filled in by this node from its registry"]
         row = conn.execute(select(DATASET).where(DATASET.c.id == ref["id"])).first()
         version = ref.get("version", row.published_version if row else None)
         if row is None or version is None:
             errors[f"datasets.{i}.id"] = [f"no published dataset {ref['id']!r} on this node"]
             continue
-        out.append({"id": ref["id"], "version": version, "provider": own})
+        meta = _version_metadata(conn, ref["id"], version)
+        # A version that does not exist is reported by _check_local_datasets.
+        details = described(meta) if meta is not None else {}
+        out.append({"id": ref["id"], "version": version, "provider": own, **details})
     if errors:
         raise Invalid("unusable datasets", errors)
     return out
 
 
+def _version_metadata(conn: Connection, dataset_id: str, version: int) -> dict[str, Any] | None:
+    return conn.execute(
+        select(VERSION.c.metadata).where(
+            VERSION.c.dataset_id == dataset_id, VERSION.c.version == version
+        )
+    ).scalar()
+
+
 def _check_local_datasets(conn: Connection, document: dict[str, Any], own: str) -> None:
-    """This node's datasets in a contract must be published and not withdrawn, and the
-    contract may not allow more than they declare. Checked when a contract is drafted,
-    revised, amended, proposed, and before this node countersigns another's."""
+    """This node's datasets in a contract must be published, not withdrawn and not revised
+    since (a contract names the version in force), described as the registry describes
+    them, and the contract may not allow more than they declare. Checked when a contract is
+    drafted, revised, amended, proposed, and before this node countersigns another's."""
     errors: dict[str, list[str]] = {}
     for i, ref in enumerate(document["datasets"]):
         if ref["provider"] != own:
@@ -301,6 +343,15 @@ def _check_local_datasets(conn: Connection, document: dict[str, Any], own: str) 
             errors[f"datasets.{i}"] = [f"dataset {ref['id']!r} is withdrawn"]
         elif ver.approval_required and ver.approved_by is None:
             errors[f"datasets.{i}"] = [f"version {ref['version']} of {ref['id']!r} is not approved"]
+        elif row.published_version != ref["version"]:
+            errors[f"datasets.{i}"] = [
+                f"{ref['id']!r} was revised: version {row.published_version} is published, the "
+                f"contract names version {ref['version']}; name the dataset again in the draft "
+                f"to cover version {row.published_version}"
+            ]
+        else:
+            for field, problem in mismatches(ref, ver.metadata).items():
+                errors[f"datasets.{i}.{field}"] = [problem]
     if errors:
         raise Invalid("unusable datasets", errors)
     _check_dataset_terms(conn, document, own)
@@ -379,11 +430,7 @@ def _check_dataset_terms(conn: Connection, document: dict[str, Any], own: str) -
     for ref in document["datasets"]:
         if ref["provider"] != own:
             continue
-        meta = conn.execute(
-            select(VERSION.c.metadata).where(
-                VERSION.c.dataset_id == ref["id"], VERSION.c.version == ref["version"]
-            )
-        ).scalar()
+        meta = _version_metadata(conn, ref["id"], ref["version"])
         if meta is None:
             continue  # reported by _check_local_datasets
         allowed = meta["duo"]["permissions"]

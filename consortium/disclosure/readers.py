@@ -140,12 +140,16 @@ def shown(kind: str, body: Mapping[str, Any], classes: set[str]) -> dict[str, An
 
 def contract_for(conn: Connection, reader: Reader, view: dict[str, Any]) -> dict[str, Any]:
     """A contract view as ``reader`` may see it: the terms for anyone; the money for members;
-    the incident contact and the datasets' details for the parties (and this node's staff);
-    who drafted and recorded it by name for staff, by pseudonym for others."""
+    the incident contact for the parties (and this node's staff); who drafted and recorded it
+    by name for staff, by pseudonym for others."""
     origins = {p["origin"] for p in view["document"].get("parties", [])}
     classes = visible_classes(reader, set(), origins)
     out = dict(view)
     out["document"] = shown("contract.drafted", {"document": view["document"]}, classes)["document"]
+    # The datasets' details are their metadata: shown as each one's tier allows the reader
+    # (the view was built for the reader), like the datasets themselves.
+    if "datasets" in view["document"]:
+        out["document"]["datasets"] = view["document"]["datasets"]
     if PERSONAL not in classes:
         out["drafted_by"] = pseudonym_of(conn, view["drafted_by"])
         out["signatures"] = [

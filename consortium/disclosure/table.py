@@ -66,6 +66,8 @@ _CONTRACT_DOCUMENT = {
     "document.benefit_split": MEMBERS,
     "document.compensation": MEMBERS,
     "document.incidents": PARTIES,
+    # Each dataset's title and DUO terms are its metadata: a restricted dataset's must not
+    # reach the public or every member through a contract on the ledger.
     "document.datasets": PARTIES,
 }
 _REASONED = {"reason": PARTIES}
@@ -204,7 +206,8 @@ def class_of(kind: str, path: str) -> str:
     rules = TABLE[kind]
     steps = path.split(".")
     for n in range(len(steps) - (1 if rules.get(path) == PERSON else 0), 0, -1):
-        rule = rules.get(".".join(steps[:n]))
+        prefix = ".".join(steps[:n])
+        rule = rules.get(prefix, rules.get(prefix.removesuffix("[]")))
         if rule is not None and rule != PERSON:
             return rule
     if rules.get(path) == PERSON or path in rules:
