@@ -4,6 +4,8 @@ people by pseudonym, and each reader shown exactly the classes the table allows.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import scenario
 from sqlalchemy import select, update
 
 from consortium.alliance.ledgers import own_entries
+from consortium.api import create_app
 from consortium.auth.people import add_person
 from consortium.auth.roles import OPERATOR, Actor
 from consortium.crypto.canonical import parse
@@ -59,6 +62,30 @@ def class_of(kind: str, path: str) -> str:
         if rule == PERSON and n == 1:
             return PUBLIC
     raise AssertionError(f"{kind}: {path} has no class")
+
+
+@dataclass
+class Demo:
+    """The demo node, built once for this module's read-only tests, with its people's tokens."""
+
+    node: Node
+    dir: Path
+    tokens: dict[str, str]
+
+    def get(self, url: str, who: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        response = create_app(self.node).test_client().get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.get_json()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    where = tmp_path_factory.mktemp("demo") / "demo"
+    node = create_demo(where)
+    tokens = dict(line.split("=", 1) for line in (where / "demo-tokens.txt").read_text().split())
+    yield Demo(node, where, tokens)
+    node.close()
 
 
 # --- the split itself ---------------------------------------------------------------------------
@@ -260,17 +287,15 @@ DEMO_PERSONAL = [
 ]  # fmt: skip
 
 
-def test_an_anonymous_export_of_the_demo_discloses_nothing_confidential(tmp_path: Path) -> None:
-    node = create_demo(tmp_path / "demo")
-    try:
-        export_ledger(node.ledger, node.name, node.public_key, tmp_path / "public.jsonl.gz")
-        export_ledger(
-            node.ledger, node.name, node.public_key, tmp_path / "members.jsonl.gz",
-            audience=MEMBERS,
-        )  # fmt: skip
-        raw = b"".join(node.ledger.entries(0, node.ledger.size())).decode()
-    finally:
-        node.close()
+def test_an_anonymous_export_of_the_demo_discloses_nothing_confidential(
+    demo: Demo, tmp_path: Path
+) -> None:
+    node = demo.node
+    export_ledger(node.ledger, node.name, node.public_key, tmp_path / "public.jsonl.gz")
+    export_ledger(
+        node.ledger, node.name, node.public_key, tmp_path / "members.jsonl.gz", audience=MEMBERS
+    )
+    raw = b"".join(node.ledger.entries(0, node.ledger.size())).decode()
     public = gzip.decompress((tmp_path / "public.jsonl.gz").read_bytes()).decode()
     members = gzip.decompress((tmp_path / "members.jsonl.gz").read_bytes()).decode()
     for text in (raw, public):
@@ -416,46 +441,29 @@ def test_erase_at_the_console(tmp_path: Path) -> None:
 # --- the API shows what the table allows -------------------------------------------------------
 
 
-def test_views_show_each_reader_what_the_table_allows(tmp_path: Path) -> None:
-    from consortium.api import create_app
+def test_views_show_each_reader_what_the_table_allows(demo: Demo) -> None:
+    get = demo.get
+    anyone = get("/api/v1/contracts")[0]
+    assert "benefit_split" not in anyone["document"]
+    assert "incidents" not in anyone["document"]
+    # The datasets' details are shown as their tiers allow: the demo's is public metadata.
+    assert anyone["document"]["datasets"][0]["title"] == "Heart failure cohort 2016–2025"
+    assert anyone["document"]["purposes"] and anyone["drafted_by"].startswith("p-")
+    lead = get(f"/api/v1/contracts/{anyone['id']}", "lee")
+    assert "benefit_split" in lead["document"] and "incidents" not in lead["document"]
+    steward = get(f"/api/v1/contracts/{anyone['id']}", "sam")
+    assert steward["document"]["incidents"]["contact"] == "dpo@uh.demo.consortium.example"
+    assert steward["drafted_by"] == "sam"
 
-    node = create_demo(tmp_path / "demo")
-    try:
-        tokens = dict(
-            line.split("=", 1)
-            for line in (tmp_path / "demo" / "demo-tokens.txt").read_text().split()
-        )
-        client = create_app(node).test_client()
-
-        def get(url: str, who: str | None = None) -> Any:
-            headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
-            response = client.get(url, headers=headers)
-            assert response.status_code == 200, response.text
-            return response.get_json()
-
-        anyone = get("/api/v1/contracts")[0]
-        assert "benefit_split" not in anyone["document"]
-        assert "incidents" not in anyone["document"]
-        # The datasets' details are shown as their tiers allow: the demo's is public metadata.
-        assert anyone["document"]["datasets"][0]["title"] == "Heart failure cohort 2016–2025"
-        assert anyone["document"]["purposes"] and anyone["drafted_by"].startswith("p-")
-        lead = get(f"/api/v1/contracts/{anyone['id']}", "lee")
-        assert "benefit_split" in lead["document"] and "incidents" not in lead["document"]
-        steward = get(f"/api/v1/contracts/{anyone['id']}", "sam")
-        assert steward["document"]["incidents"]["contact"] == "dpo@uh.demo.consortium.example"
-        assert steward["drafted_by"] == "sam"
-
-        dataset = steward["document"]["datasets"][0]["id"]
-        page = get(f"/api/v1/datasets/{dataset}/transparency")
-        granted = page["grants"][0]
-        assert granted["institution"] == "Demo University Hospital"
-        assert "investigator" not in granted and "project_title" not in granted
-        mine = get(f"/api/v1/datasets/{dataset}/transparency", "rita")["grants"][0]
-        assert mine["investigator"] == "Dr Rita Rossi"
-        assert mine["project_title"] == "Readmission after heart failure"
-        assert page["outputs"][0]["doi"] == "10.5555/demo.1"  # outputs are public
-    finally:
-        node.close()
+    dataset = steward["document"]["datasets"][0]["id"]
+    page = get(f"/api/v1/datasets/{dataset}/transparency")
+    granted = page["grants"][0]
+    assert granted["institution"] == "Demo University Hospital"
+    assert "investigator" not in granted and "project_title" not in granted
+    mine = get(f"/api/v1/datasets/{dataset}/transparency", "rita")["grants"][0]
+    assert mine["investigator"] == "Dr Rita Rossi"
+    assert mine["project_title"] == "Readmission after heart failure"
+    assert page["outputs"][0]["doi"] == "10.5555/demo.1"  # outputs are public
 
 
 @pytest.mark.parametrize("kind", sorted(TABLE))
@@ -486,15 +494,15 @@ def test_every_path_of_every_kind_lands_in_its_class(kind: str) -> None:
     assert join(clear, groups, kind) == body
 
 
-def test_a_bundle_with_an_edited_sealed_document_does_not_verify(tmp_path: Path) -> None:
+def test_a_bundle_with_an_edited_sealed_document_does_not_verify(
+    demo: Demo, tmp_path: Path
+) -> None:
     from click.testing import CliRunner
 
     from consortium.cli import main
 
-    node = create_demo(tmp_path / "demo")
-    vkey = node.vkey
+    node, vkey = demo.node, demo.node.vkey
     export_ledger(node.ledger, node.name, node.public_key, tmp_path / "m.jsonl", audience=MEMBERS)
-    node.close()
 
     def verify(name: str) -> Any:
         args = ["ledger", "verify-bundle", "--vkey", vkey, str(tmp_path / name)]
@@ -509,3 +517,12 @@ def test_a_bundle_with_an_edited_sealed_document_does_not_verify(tmp_path: Path)
     edited = verify("edited.jsonl")
     assert edited.exit_code == 1
     assert "sealed: a sealed document after it is not one it commits to" in edited.output
+
+
+def test_the_people_directory_shows_staff_and_oneself(demo: Demo) -> None:
+    def names(who: str) -> set[str]:
+        return {p["username"] for p in demo.get("/api/v1/people", who)}
+
+    staff = {"ada", "sam", "dora", "lee"}
+    assert names("rita") == staff | {"rita"}  # not mei, another researcher, nor otto
+    assert names("ada") == staff | {"rita", "otto", "mei"}

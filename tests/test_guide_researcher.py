@@ -467,7 +467,8 @@ def test_the_researchers_path_from_search_to_deletion(practice: Practice) -> Non
         assert (entry["kind"], entry["body"]["dataset"]) == ("dataset.registered", scores)
         assert "metadata" not in entry["body"] and "credit" not in entry["body"]
         anyone = client.get("/api/v1/ledger/entries/22/sealed").get_json()
-        assert (anyone["sealed"], anyone["withheld"]) == ({}, ["members"])
+        # Credit for the members; which contributor is which account, personal.
+        assert (anyone["sealed"], anyone["withheld"]) == ({}, ["members", "personal"])
     node = Node.open(p.hospital)
     try:
         with node.engine.connect() as conn:

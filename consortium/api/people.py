@@ -135,8 +135,9 @@ class People(MethodView):
     @require_actor()
     @blp.response(200, PersonView(many=True))
     def get(self) -> list[dict[str, Any]]:
-        """People of this institution and their roles (any signed-in member)."""
-        return [_person(r) for r in people.list_people(node().engine)]
+        """People of this institution and their roles: everyone for an admin; the staff, the
+        leads and oneself for anyone else signed in."""
+        return [_person(r) for r in people.list_people(node().engine, actor())]
 
     @blp.doc(**SECURED)
     @require_actor(ADMIN)

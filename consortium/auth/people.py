@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlmodel import Field, SQLModel
 
-from consortium.auth.roles import ADMIN, ROLES, Actor
+from consortium.auth.roles import ADMIN, DIRECTOR, LEAD, ROLES, STEWARD, Actor
 from consortium.db.engine import writer
 from consortium.disclosure.sealing import ERASED
 from consortium.errors import Conflict, Invalid, NotFound
@@ -120,9 +120,19 @@ def get_person(conn: Connection, username: str) -> Any:
     return row
 
 
-def list_people(engine: Engine) -> list[Any]:
+# Whom anyone signed in may find in the directory: those a request, a report or an incident
+# is taken to. Other people (researchers, auditors) are known to the node's admins only.
+DIRECTORY_ROLES = frozenset({ADMIN, STEWARD, DIRECTOR, LEAD})
+
+
+def list_people(engine: Engine, reader: Actor | None = None) -> list[Any]:
+    """Everyone for an admin (or the console, ``reader`` None); for anyone else, the node's
+    staff and leads and themselves: who is who at the node is personal (protocol §13)."""
     with engine.connect() as conn:
-        return list(conn.execute(select(PERSON).order_by(PERSON.c.username)))
+        rows = list(conn.execute(select(PERSON).order_by(PERSON.c.username)))
+    if reader is None or reader.has(ADMIN):
+        return rows
+    return [r for r in rows if r.username == reader.name or DIRECTORY_ROLES & set(r.roles)]
 
 
 def effective_actor(conn: Connection, username: str, scope: list[str] | None) -> Actor | None:
