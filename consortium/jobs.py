@@ -159,11 +159,19 @@ def run_jobs(data_dir: str, level: str = "INFO") -> None:
     log.debug("jobs stopped")
 
 
+# The jobs process ignores Ctrl-C until `run_jobs` handles it: a terminal's SIGINT reaches the
+# whole process group, and one arriving while the process still imports would otherwise end it
+# with a KeyboardInterrupt traceback. The server stops it with SIGTERM in any case.
+_LAUNCH = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "runpy.run_module('consortium.jobs', run_name='__main__')"
+)
+
+
 def start_jobs_process(data_dir: Path, level: str = "INFO") -> subprocess.Popen[bytes]:
     """Start `run_jobs` in a fresh interpreter; its log goes to this process's stderr."""
     return subprocess.Popen(
-        [sys.executable, "-m", "consortium.jobs", str(data_dir), level],
-        stdin=subprocess.DEVNULL,
+        [sys.executable, "-c", _LAUNCH, str(data_dir), level], stdin=subprocess.DEVNULL
     )
 
 

@@ -225,3 +225,33 @@ def test_serve_stops_cleanly_within_seconds_and_idle_jobs_keep_quiet(tmp_path: P
     said = [line.split("INFO ", 1)[1].strip() for line in server.lines if "[jobs] INFO" in line]
     assert said == ["jobs started (checkpoint every 0.2s)", done.split("INFO ", 1)[1]]
     assert not [line for line in server.lines if "apscheduler" in line or "Running job" in line]
+
+
+def _ignores_sigint(pid: int) -> bool:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        ignored = next(line for line in status if line.startswith("SigIgn:"))
+    return bool(int(ignored.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
+def test_ctrl_c_while_the_jobs_start_is_no_traceback(tmp_path: Path, capfd) -> None:
+    """A terminal's Ctrl-C reaches every process of the group, the jobs process too, maybe
+    while it still imports: it ignores SIGINT until its own handler is in place, and waits
+    for the server's SIGTERM instead of dying mid-import with a traceback."""
+    from consortium.jobs import start_jobs_process, stop_jobs_process
+
+    node, _ = _served_node(tmp_path)
+    node.close()
+    jobs = start_jobs_process(node.config.data_dir)
+    try:
+        deadline = time.monotonic() + 10
+        while not _ignores_sigint(jobs.pid) and jobs.poll() is None:
+            assert time.monotonic() < deadline, "the jobs process never ignored SIGINT"
+            time.sleep(0.002)  # polling what the kernel reports, bounded by the deadline
+        jobs.send_signal(signal.SIGINT)  # while it imports: ignored
+        assert jobs.poll() is None
+    finally:
+        stop_jobs_process(jobs)
+    # Stopped by the SIGTERM: during its imports by the signal itself, after them by its handler.
+    assert jobs.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in capfd.readouterr().err
