@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 from consortium.crypto.canonical import parse
-from consortium.disclosure.store import reveal, seal_body
+from consortium.disclosure.store import parse_copy, reveal, seal_body
 from consortium.ledger.log import LedgerTransaction
 
 
@@ -107,11 +107,13 @@ def record(tx: LedgerTransaction, kind: str, actor: str, body: dict[str, Any]) -
     """Append an entry and fold it into the projections, in the caller's transaction.
 
     What is signed is what the disclosure table allows on the ledger (public members in
-    clear, the rest sealed, people by pseudonym); projectors get the whole event back, read
-    the same way a rebuild reads it.
+    clear, the rest sealed, people by pseudonym); projectors get the whole event, as a
+    rebuild will read it back (`event_from_entry`).
     """
     signed_actor, clear = seal_body(tx.conn, kind, actor, body)
     done = tx.append(kind, signed_actor, clear)
-    event = event_from_entry(tx.conn, done.index, done.data)
+    # The whole body is at hand: no need to read back what was just sealed. Passing it through
+    # canonical JSON gives projectors exactly what a rebuild's join will give them.
+    event = Event(done.index, parse(done.data)["time"], kind, actor, parse_copy(body))
     apply(tx.conn, event)
     return event

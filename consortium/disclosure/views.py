@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from consortium.crypto.canonical import parse
 from consortium.disclosure.sealing import SEALED, digest_of, join, open_document, sealed_digests
-from consortium.disclosure.store import sealed_data
+from consortium.disclosure.store import sealed_data, sealed_documents
 from consortium.disclosure.table import MEMBERS, PUBLIC
 from consortium.ledger.audit import Progress
 from consortium.ledger.bundle import export_bundle
@@ -56,14 +56,28 @@ def bundle_member_view(
 
 
 def member_entries(conn: Connection, entries: Iterable[Entry]) -> Iterator[Entry]:
-    """This node's own entries as a member reads them."""
+    """This node's own entries as a member reads them; their documents are fetched a batch
+    at a time, not one query an entry."""
+    batch: list[Entry] = []
     for entry in entries:
+        batch.append(entry)
+        if len(batch) == BATCH:
+            yield from _viewed(conn, batch)
+            batch = []
+    yield from _viewed(conn, batch)
+
+
+BATCH = 500
+
+
+def _viewed(conn: Connection, batch: list[Entry]) -> Iterator[Entry]:
+    wanted = [d for e in batch if (d := sealed_digests(e.body).get(MEMBERS))]
+    found = sealed_documents(conn, wanted) if wanted else {}
+    for entry in batch:
         digest = sealed_digests(entry.body).get(MEMBERS)
-        if digest is None:
-            yield entry
-            continue
-        data = sealed_data(conn, digest)
-        yield member_view(entry, {} if data is None else {digest: data})
+        if digest is not None and digest not in found:
+            sealed_data(conn, digest)  # raises: a members document is never erased
+        yield member_view(entry, {digest: found[digest]} if digest in found else {})
 
 
 AUDIENCES = (PUBLIC, MEMBERS)
