@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, String, column, select, table
 from sqlmodel import Field, SQLModel
 
-from consortium.crypto.canonical import parse
+from consortium.crypto.canonical import canonical_bytes, parse
 from consortium.disclosure.sealing import (
     SEALED,
     DisclosureError,
@@ -80,8 +80,6 @@ def seal_body(
 
 def parse_copy(body: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy through canonical JSON: exactly what a reader of the entry will parse."""
-    from consortium.crypto.canonical import canonical_bytes
-
     return parse(canonical_bytes(dict(body)))
 
 
