@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).parent.parent / "scripts" / "bench_cli.py"
+from benchscript import run_script
 
 
 def test_one_run_of_each_command_beside_its_limits() -> None:
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--runs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    out = run_script("bench_cli.py", "--runs", "1")
     for row in (
         "| python -c pass |",
         "| import sqlmodel |",
@@ -26,4 +15,4 @@ def test_one_run_of_each_command_beside_its_limits() -> None:
         "| consortium dataset list |",
         "| consortium inbox --as rita |",
     ):
-        assert row in run.stdout
+        assert row in out

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).parent.parent / "scripts" / "bench_credit.py"
+from benchscript import run_script
 
 
 def test_the_quick_run_prints_every_measure() -> None:
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    out = run.stdout
+    out = run_script("bench_credit.py", "--quick", timeout=60)
     for heading in (
         "# consortium credit benchmark (--quick)",
         "## exact Shapley",

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).parent.parent / "scripts" / "bench_disclosure.py"
+from benchscript import run_script
 
 
 def test_a_small_run_beside_its_limits() -> None:
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--entries", "20"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    out = run_script("bench_disclosure.py", "--entries", "20")
     for row in (
         "| append in clear (the limit) |",
         "| record: seal, append, fold |",
         "| members' view of them |",
     ):
-        assert row in run.stdout
+        assert row in out
