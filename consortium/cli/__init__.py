@@ -28,19 +28,18 @@ from consortium.cli.common import (
     Context,
     data_dir_option,
     err,
-    keyring,
+    offline_check,
     on_node,
     out,
     pass_ctx,
     progress_bar,
-    refusals,
-    vkeys_option,
 )
 
 if TYPE_CHECKING:
     from consortium.auth.roles import Actor
     from consortium.ledger.audit import AuditReport
     from consortium.node import Node
+    from consortium.registry.keyring import Keyring
 
 __all__ = ["LAZY_COMMANDS", "LazyGroup", "main"]
 
@@ -481,23 +480,17 @@ def ledger_export(node: Node, file: Path, audience: str) -> None:
 
 @ledger.command("verify-bundle")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@vkeys_option
 @_quick_option
 @_workers_option
-@data_dir_option
-@pass_ctx
-def ledger_verify_bundle(
-    ctx: Context, file: Path, vkeys: tuple[str, ...], quick: bool, workers: int
-) -> None:
+@offline_check
+def ledger_verify_bundle(trusted: Keyring, file: Path, quick: bool, workers: int) -> None:
     """Verify a bundle offline, with no database, against the node's key you trust (--vkey, or
     the one your node recorded); never against the key the bundle names."""
     from consortium.ledger.bundle import BundleError, read_header, verify_bundle
 
     try:
         origin = read_header(file).origin
-        with refusals():
-            trusted = keyring(ctx, vkeys)
-            vkey = trusted.vkey(origin)
+        vkey = trusted.vkey(origin)
         with progress_bar("verifying", None) as advance:
             bundle, report = verify_bundle(
                 file, trusted_vkey=vkey, signatures=not quick, workers=workers, progress=advance

@@ -13,22 +13,18 @@ import click
 from consortium.access import grants, incidents, outputs, requests
 from consortium.auth.roles import Actor
 from consortium.cli.common import (
-    Context,
-    data_dir_option,
     dump_json,
-    keyring,
+    offline_check,
     on_node,
     out,
-    pass_ctx,
     read_json,
     recorded,
-    refusals,
-    vkeys_option,
 )
 from consortium.events import Event
 
 if TYPE_CHECKING:
     from consortium.node import Node
+    from consortium.registry.keyring import Keyring
 
 _STYLE = {"allowed": "green", "refused": "red", "review": "yellow", "obligation": "cyan"}
 
@@ -235,15 +231,11 @@ def grant_export(node: Node, who: Actor, grant_id: str, output: Path | None) -> 
 
 @grant_group.command("verify")
 @click.argument("grant_file", type=click.Path(dir_okay=False, path_type=Path))
-@vkeys_option
-@data_dir_option
-@pass_ctx
-def grant_verify(ctx: Context, grant_file: Path, vkeys: tuple[str, ...]) -> None:
+@offline_check
+def grant_verify(trusted: Keyring, grant_file: Path) -> None:
     """Check a grant file offline against the issuer's key you trust (--vkey, or the one your
     node recorded), and its validity dates; never against the key the file carries."""
-    document = read_json(grant_file)
-    with refusals():
-        summary = grants.verify_grant_file(document, keyring(ctx, vkeys))
+    summary = grants.verify_grant_file(read_json(grant_file), trusted)
     state = "EXPIRED" if summary["expired"] else "valid"
     out.print(
         f"[green]OK[/] grant {summary['grant']} signed by {summary['issuer']} (checked with "

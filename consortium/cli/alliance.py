@@ -15,19 +15,14 @@ import click
 from consortium.alliance import compensation, contributions, ledgers, report
 from consortium.auth.roles import Actor
 from consortium.cli.common import (
-    Context,
-    data_dir_option,
     dump_json,
     err,
-    keyring,
+    offline_check,
     on_node,
     out,
-    pass_ctx,
     progress_bar,
     read_json,
     recorded,
-    refusals,
-    vkeys_option,
 )
 from consortium.registry.keyring import Keyring
 
@@ -198,16 +193,11 @@ def compensation_show(node: Node, who: Actor, run_id: str, as_json: bool) -> Non
 @compensation_group.command("verify")
 @click.argument("run_id")
 @_bundles_option("A bundle of each ledger the run read (`consortium ledger export`).")
-@vkeys_option
-@data_dir_option
-@pass_ctx
-def compensation_verify(
-    ctx: Context, run_id: str, bundles: tuple[Path, ...], vkeys: tuple[str, ...]
-) -> None:
+@offline_check
+def compensation_verify(trusted: Keyring, run_id: str, bundles: tuple[Path, ...]) -> None:
     """Pay a run again from ledger bundles and confirm every amount; no database needed, but
     a key you trust for every ledger (--vkey, or the ones your node recorded)."""
-    with refusals(), ExitStack() as bars:
-        trusted = keyring(ctx, vkeys)
+    with ExitStack() as bars:
         try:
             run, found = compensation.verify_run(
                 run_id, bundles, keyring=trusted, progress=_bars(bars)
@@ -287,17 +277,12 @@ def report_build(
 @report_group.command("verify")
 @click.argument("report_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @_bundles_option("A bundle of each ledger the report names (`consortium ledger export`).")
-@vkeys_option
-@data_dir_option
-@pass_ctx
-def report_verify(
-    ctx: Context, report_file: Path, bundles: tuple[Path, ...], vkeys: tuple[str, ...]
-) -> None:
+@offline_check
+def report_verify(trusted: Keyring, report_file: Path, bundles: tuple[Path, ...]) -> None:
     """Recompute a report from ledger bundles and confirm every figure; no database needed,
     but a key you trust for every ledger (--vkey, or the ones your node recorded)."""
     document = read_json(report_file)
-    with refusals(), ExitStack() as bars:
-        trusted = keyring(ctx, vkeys)
+    with ExitStack() as bars:
         try:
             found = report.verify(document, bundles, keyring=trusted, progress=_bars(bars))
         except (report.ReportError, ledgers.LedgerReadError) as exc:

@@ -174,6 +174,21 @@ def keyring(ctx: Context, vkeys: tuple[str, ...]) -> Keyring:
     return ring
 
 
+def offline_check(fn: Callable[..., None]) -> Callable[..., None]:
+    """Make a function an offline check (a grant file, a bundle, a run, a report): it gains
+    ``--vkey`` and ``--data-dir`` and is called with the `Keyring` it may check against first,
+    the keys pinned and, with a node's data directory, those the node recorded; never the key
+    the checked thing carries."""
+
+    @functools.wraps(fn)
+    def run(ctx: Context, *args: Any, vkeys: tuple[str, ...], **kwargs: Any) -> None:
+        with refusals():
+            trusted = keyring(ctx, vkeys)
+            fn(trusted, *args, **kwargs)
+
+    return vkeys_option(data_dir_option(pass_ctx(run)))
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a file, or a one-line reason why not."""
     try:
