@@ -358,13 +358,15 @@ def test_db_upgrade_refuses_a_version_1_ledger(tmp_path: Path) -> None:
 # --- erasure ----------------------------------------------------------------------------------
 
 
-def test_erasing_a_person_leaves_a_ledger_that_verifies(tmp_path: Path) -> None:
+def test_erasing_a_person_leaves_a_ledger_that_verifies(
+    tmp_path: Path, database_url: str | None
+) -> None:
     from consortium.auth.people import deactivate_person, get_person
     from consortium.disclosure.erasure import erase_person
     from consortium.errors import Conflict
     from consortium.projections import rebuild, snapshot
 
-    hospital, institute = scenario.pair(tmp_path)
+    hospital, institute = scenario.pair(tmp_path, database_url)
     scenario.run(hospital, institute)
     ada = scenario.actor(hospital, "ada")
     with hospital.engine.connect() as conn:
