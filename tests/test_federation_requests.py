@@ -105,6 +105,23 @@ def test_replayed_expired_future_forged_and_unknown_requests_are_refused(
     stranger.close()
 
 
+def test_behind_a_trusted_proxy_the_uri_the_member_called_is_checked(
+    pair: tuple[Node, Node],
+) -> None:
+    hospital, institute = pair
+    config = hospital.config.path
+    config.write_text(config.read_text().replace("trusted_proxies = 0", "trusted_proxies = 1"))
+    proxied = Node.open(hospital.config.data_dir)
+    client = create_app(proxied).test_client()
+    path = "/api/v1/ledger/entries/0/sealed"
+    public = "https://ledger.st-example.example.org" + path
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ledger.st-example.example.org"}
+    for host, status in [(forwarded, 200), ({}, 401)]:
+        signed = sign_request(institute.key, institute.origin, "GET", public, now=int(time.time()))
+        assert client.get(path, headers={**signed, **host}).status_code == status
+    proxied.close()
+
+
 def test_expired_nonces_are_pruned_as_requests_arrive(pair: tuple[Node, Node]) -> None:
     hospital, institute = pair
     path = "/api/v1/ledger/entries/0/sealed"

@@ -279,3 +279,19 @@ def test_components_with_parameters_or_unknown_derived_ones_are_refused(key: Nod
         )
         with pytest.raises(SignatureError, match=reason):
             verify_request(request, _keys(key), NOW)
+
+
+def test_the_documented_example_is_what_the_code_signs() -> None:
+    """Protocol §14's worked example, from the example node of §2."""
+    from pathlib import Path
+
+    protocol = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text("utf-8")
+    key = NodeKey.from_seed(bytes(range(32)))
+    url = "https://ledger.st-marys.example.org/api/v1/ledger/entries/7/sealed"
+    nonce = "b0nFZ8T2kq0wGm7Hk1rW5y3uV9xQe4Ls"
+    headers = sign_request(key, "ledger.example.org", "GET", url, now=NOW, nonce=nonce)
+    for name, value in headers.items():
+        assert f"\n{name}: {value}\n" in protocol
+    signed = Request.of("GET", url, headers)
+    base = signature_base(signed, ["@method", "@target-uri"], verify(signed, key.public_key).params)
+    assert f"```\n{base.decode()}\n```" in protocol
