@@ -44,9 +44,12 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
     app.config.update(settings)
     app.extensions["consortium.node"] = node
     if node.config.trusted_proxies:
-        # The client's address is what the proxies say it is (sign-in throttling counts by it).
+        # The client's address is what the proxies say it is (sign-in throttling counts by it),
+        # and so are the scheme and host it addressed (a member node signs the URI it called).
         proxies = node.config.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     api = ProblemApi(app)
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "A `consortium token`."}

@@ -11,6 +11,8 @@ from flask_smorest import abort
 
 from consortium.auth.roles import Actor
 from consortium.auth.tokens import authenticate
+from consortium.disclosure.readers import Reader
+from consortium.federation.inbound import calling_member
 from consortium.node import Node
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,6 +48,45 @@ def optional_actor() -> Actor | None:
         _unauthorized()
     g.actor = who
     return who
+
+
+def signed_by_member() -> bool:
+    """Whether the request carries a node's signature (checked by `member`)."""
+    return "Signature-Input" in request.headers or "Signature" in request.headers
+
+
+def member() -> str:
+    """The origin of the member node that signed the request; 401 (problem+json, with the
+    reason) for an unknown member, a bad, expired or future-dated signature or a replay.
+
+    The target URI is rebuilt as the caller addressed it: the scheme and host this node was
+    reached by (behind a proxy, what ``trusted_proxies`` lets it forward) and the path and
+    query exactly as sent.
+    """
+    if "member" in g:
+        return g.member
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    if not raw.startswith("/"):  # not sent in origin form: rebuild it from the parsed parts
+        raw = request.script_root + request.full_path.removesuffix("?")
+    g.member = calling_member(
+        node().engine,
+        request.method,
+        f"{request.scheme}://{request.host}{raw}",
+        request.headers.items(),
+        request.get_data(cache=True),
+        int(node().ledger.clock().timestamp()),
+    )
+    return g.member
+
+
+def reader() -> Reader:
+    """Who reads sealed documents: a member node that signed the request, or the person
+    behind its token (or nobody). Both at once is refused: a request speaks for one."""
+    if signed_by_member():
+        if "Authorization" in request.headers:
+            abort(400, message="Send a node's signature or a bearer token, not both.")
+        return Reader(member=member())
+    return Reader(optional_actor())
 
 
 def actor() -> Actor:

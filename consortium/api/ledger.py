@@ -15,9 +15,9 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from consortium.api.blueprint import Blueprint
-from consortium.api.context import node, optional_actor
+from consortium.api.context import node, reader
 from consortium.crypto.keys import b64encode
-from consortium.disclosure.readers import Reader, disclose
+from consortium.disclosure.readers import disclose
 from consortium.ledger.log import ProofError
 
 blp = Blueprint(
@@ -191,7 +191,10 @@ class Sealed(MethodView):
         """The sealed parts of one entry that the reader may read (protocol §13).
 
         Anyone may ask; without credentials only the list of what is withheld comes back.
-        Each document is returned byte for byte, to be checked against the signed entry.
+        A person signs in with a bearer token; a member node signs the request with its key
+        (protocol §14) and reads what members may. Each document is returned byte for byte,
+        to be checked against the signed entry.
         """
+        who = reader()
         with node().engine.connect() as conn:
-            return disclose(conn, Reader(optional_actor()), index)
+            return disclose(conn, who, index)

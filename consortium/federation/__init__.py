@@ -1,0 +1,11 @@
+"""The federation: what one node asks of another, and how it proves who is asking.
+
+- `signatures`: RFC 9421 HTTP message signatures (Ed25519) with RFC 9530 ``Content-Digest``,
+  as pure functions over a request's parts: no Flask, no database.
+- `peers`: the one place that says which key a member node's requests are checked with.
+- `nonces`: the node-local record of nonces already seen, so a request is answered once.
+- `inbound`: a signed request in, the calling member's origin out (or a refusal).
+- `client`: signed outbound calls, with timeouts and bounded retries.
+
+Nothing below (``ledger``, ``credit``, ``crypto``) imports this package.
+"""
