@@ -1,0 +1,1 @@
+"""Federation: the nodes of a consortium witnessing, replicating and checking each other."""
