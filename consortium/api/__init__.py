@@ -19,6 +19,7 @@ from consortium.api import (
     ledger,
     node_info,
     people,
+    witness,
 )
 from consortium.api.bodies import check_body
 from consortium.api.context import BEARER
@@ -64,6 +65,7 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
         access,
         inbox,
         alliance,
+        witness,
     ):
         api.register_blueprint(module.blp)
 

@@ -22,6 +22,12 @@ class NodeSchema(Schema):
     )
     public_key = fields.String(metadata={"description": "Base64 Ed25519 public key."})
     vkey = fields.String(metadata={"description": "C2SP verifier key for the checkpoints."})
+    witness_vkey = fields.String(
+        metadata={
+            "description": "C2SP vkey (signature type 0x04) of this node's witness key, which "
+            "cosigns members' checkpoints (cosignature/v1)."
+        }
+    )
     software = fields.String(metadata={"example": "consortium 0.1.0"})
 
 
@@ -36,5 +42,6 @@ class NodeInfo(MethodView):
             "origin": n.origin,
             "public_key": b64encode(n.public_key),
             "vkey": n.vkey,
+            "witness_vkey": n.witness_vkey,
             "software": f"consortium {__version__}",
         }

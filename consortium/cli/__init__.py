@@ -210,6 +210,8 @@ def init(ctx: Context, name: str, origin: str | None, database_url: str | None) 
     out.print(f"  public key  {b64encode(node.public_key)}")
     out.print(f"  vkey        {node.vkey}")
     out.print(f"  key file    {node.config.key_path} (mode 600: back it up, keep it secret)")
+    out.print(f"  witness     {node.witness_vkey}")
+    out.print(f"  witness key {node.config.witness_key_path} (mode 600, likewise)")
     node.close()
 
 

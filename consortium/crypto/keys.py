@@ -79,6 +79,25 @@ class NodeKey:
             fh.write(b64encode(bytes(self._signing_key)) + "\n")
 
     @classmethod
+    def read_or_create(cls, path: Path) -> NodeKey:
+        """Load the key at ``path``, creating it (mode 0600) if there is none yet.
+
+        Safe when several processes start at once: the key is written whole to a temporary
+        file and linked into place, which fails if another process got there first; then
+        everyone reads the one key that won.
+        """
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+            cls.generate().write(tmp)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return cls.read(path)
+
+    @classmethod
     def read(cls, path: Path) -> NodeKey:
         """Load a key file, refusing one that group or others can read."""
         try:

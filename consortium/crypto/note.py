@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 from consortium.crypto.keys import NodeKey, b64decode, b64encode, verify_signature
 
@@ -32,24 +33,42 @@ def check_key_name(name: str) -> None:
         raise NoteError(f"invalid key name {name!r}: it must be non-empty, with no spaces or '+'")
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, alg: bytes = ED25519_ALG) -> bytes:
+    """The 4-byte key ID; ``alg`` is the signature type (0x01 plain Ed25519 note signatures)."""
+    return hashlib.sha256(name.encode() + b"\n" + alg + public_key).digest()[:4]
 
 
-def vkey(name: str, public_key: bytes) -> str:
-    """The verifier key string a node publishes for its checkpoints."""
+def vkey(name: str, public_key: bytes, alg: bytes = ED25519_ALG) -> str:
+    """The verifier key string a node publishes for its checkpoints (or, with another
+    signature type, for another kind of signature by the same kind of key)."""
     check_key_name(name)
-    return f"{name}+{key_id(name, public_key).hex()}+{b64encode(ED25519_ALG + public_key)}"
+    return f"{name}+{key_id(name, public_key, alg).hex()}+{b64encode(alg + public_key)}"
 
 
 @dataclass(frozen=True)
 class Verifier:
+    """A plain Ed25519 note verifier (signature type 0x01).
+
+    Subclasses for other signature types set `ALG` and override `verify`; parsing, key IDs
+    and `open_note` then serve them unchanged.
+    """
+
+    ALG: ClassVar[bytes] = ED25519_ALG
+
     name: str
     public_key: bytes
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, self.public_key)
+        return key_id(self.name, self.public_key, self.ALG)
+
+    @property
+    def vkey(self) -> str:
+        return vkey(self.name, self.public_key, self.ALG)
+
+    def verify(self, text: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` (the bytes after the key ID) signs the note ``text``."""
+        return verify_signature(self.public_key, text, signature)
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
@@ -64,8 +83,8 @@ class Verifier:
             expected_id = bytes.fromhex(hex_id)
         except ValueError as exc:
             raise NoteError(f"malformed verifier key: {exc}") from exc
-        if raw[:1] != ED25519_ALG:
-            raise NoteError("verifier key is not an Ed25519 key")
+        if raw[:1] != cls.ALG:
+            raise NoteError(f"verifier key is not of signature type 0x{cls.ALG.hex()}")
         verifier = cls(name, raw[1:])
         if len(hex_id) != 8 or verifier.key_id != expected_id:
             raise NoteError("verifier key ID does not match its name and key")
@@ -123,15 +142,22 @@ def parse_note(note: str) -> tuple[str, list[Signature]]:
     return text, sigs
 
 
-def open_note(note: str, verifier: Verifier) -> str:
-    """Return the note's text if ``verifier`` signed it; raise `NoteError` otherwise."""
+def verified_signature(note: str, verifier: Verifier) -> tuple[str, Signature]:
+    """The note's text and ``verifier``'s signature on it, checked; raise `NoteError` if the
+    note is malformed, lacks that signature or carries a bad one. Signatures by other keys
+    are ignored, as the signed-note format requires."""
     text, sigs = parse_note(note)
     for sig in sigs:
         if sig.name == verifier.name and sig.key_id == verifier.key_id:
-            if verify_signature(verifier.public_key, text.encode(), sig.signature):
-                return text
+            if verifier.verify(text.encode(), sig.signature):
+                return text, sig
             raise NoteError(f"signature by {verifier.name} does not verify")
     raise NoteError(f"note is not signed by {verifier.name}")
+
+
+def open_note(note: str, verifier: Verifier) -> str:
+    """Return the note's text if ``verifier`` signed it; raise `NoteError` otherwise."""
+    return verified_signature(note, verifier)[0]
 
 
 @dataclass(frozen=True)

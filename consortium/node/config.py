@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 CONFIG_FILE = "node.toml"
 KEY_FILE = "node.key"
+WITNESS_KEY_FILE = "witness.key"
 DATABASE_FILE = "node.db"
 DATABASE_ENV = "CONSORTIUM_DATABASE_URL"
 DEFAULT_CHECKPOINT_INTERVAL = 5.0
@@ -110,6 +111,10 @@ class NodeConfig:
     @property
     def key_path(self) -> Path:
         return self.data_dir / KEY_FILE
+
+    @property
+    def witness_key_path(self) -> Path:
+        return self.data_dir / WITNESS_KEY_FILE
 
     @property
     def path(self) -> Path:

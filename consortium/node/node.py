@@ -90,6 +90,31 @@ class Node:
     def vkey(self) -> str:
         return vkey(self.origin, self.public_key)
 
+    @property
+    def witness_name(self) -> str:
+        """The name this node cosigns its peers' checkpoints under, as a C2SP witness."""
+        return f"{self.origin}/witness"
+
+    @cached_property
+    def witness_key(self) -> NodeKey:
+        """The witness key: a second Ed25519 key, apart from the node key.
+
+        C2SP tlog-cosignature asks for a key per cosigner, and witnesses in the wild keep
+        theirs apart from any log key; so a cosignature never shares a key with the entries
+        and checkpoints this node signs as a log. Created at ``consortium init``; a data
+        directory from before witnessing gets one, owner-only, the first time it is needed.
+        """
+        try:
+            return NodeKey.read_or_create(self.config.witness_key_path)
+        except (KeyFileError, OSError) as exc:
+            raise NodeConfigError(f"witness key: {exc}") from exc
+
+    @property
+    def witness_vkey(self) -> str:
+        from consortium.crypto.cosignature import witness_vkey
+
+        return witness_vkey(self.witness_name, self.witness_key.public_key)
+
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.engine, self.origin, self.key)
@@ -204,12 +229,14 @@ def init_node(
         if not data_dir.exists():
             data_dir.mkdir(parents=True, mode=0o700)
             created.append(data_dir)
-        for leftover in (config.key_path, data_dir / "node.db"):
+        for leftover in (config.key_path, config.witness_key_path, data_dir / "node.db"):
             if leftover.exists():
                 raise NodeConfigError(f"{leftover} exists already; refusing to overwrite it")
         key = NodeKey.generate()
         key.write(config.key_path)
         created.append(config.key_path)
+        NodeKey.generate().write(config.witness_key_path)
+        created.append(config.witness_key_path)
         config.write()
         created.append(config.path)
         if url.startswith("sqlite"):

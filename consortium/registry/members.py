@@ -100,6 +100,20 @@ def get_member(conn: Connection, origin: str) -> Any:
     return row
 
 
+def peer_log_verifier(conn: Connection, origin: str) -> Verifier | None:
+    """The key this node trusts for another member's log checkpoints, or None if ``origin``
+    is not a recorded member other than this node.
+
+    The one place that says whose logs this node will vouch for (as a witness, and when it
+    reads a peer's ledger); this node's own log is not among them, since a cosignature by the
+    log's own operator adds nothing a reader can lean on.
+    """
+    row = conn.execute(
+        select(MEMBER.c.vkey).where((MEMBER.c.origin == origin) & MEMBER.c.is_self.is_(False))
+    ).first()
+    return None if row is None else Verifier.parse(row.vkey)
+
+
 def self_member(conn: Connection) -> Any:
     return conn.execute(select(MEMBER).where(MEMBER.c.is_self.is_(True))).one()
 
