@@ -1,0 +1,1 @@
+"""Federation: the consortium's membership, and what nodes do for each other."""
