@@ -30,6 +30,7 @@ import consortium.alliance.contributions
 import consortium.auth.people
 import consortium.contracts.benefit_rules
 import consortium.contracts.lifecycle
+import consortium.federation.membership
 import consortium.notifications
 import consortium.registry.datasets
 import consortium.registry.members

@@ -16,6 +16,8 @@ from consortium.auth.roles import NODE, OPERATOR, Actor
 from consortium.contracts import benefit_rules as rules
 from consortium.contracts import lifecycle
 from consortium.contracts.signing import sign_document
+from consortium.federation import document as membership_rules
+from consortium.federation import membership
 from consortium.node import Node, init_node
 from consortium.registry import datasets, members, settings
 
@@ -343,6 +345,25 @@ def run(hospital: Node, institute: Node) -> dict[str, str]:
         ledger, lee, {"start": str(today - timedelta(days=3)), "end": str(today),
                       "pool": "1000.00", "currency": "EUR", "minimum": "50"},
     )  # fmt: skip
+
+    # The hospital founds the consortium and admits the institute.
+    membership.create(
+        ledger, hospital.key, ada, {"consortium": "Example Alliance", "url": "https://h.example"}
+    )
+    with hospital.engine.connect() as conn:
+        founded = membership.current(conn)
+    assert founded is not None
+    admitted = {
+        **founded,
+        "version": 2,
+        "previous": membership_rules.digest(founded),
+        "members": [*founded["members"], {"institution": institute.name, "origin": institute.origin,
+                                          "url": "https://i.example", "vkey": institute.vkey}],
+    }  # fmt: skip
+    membership.propose(ledger, ada, admitted)
+    membership.sign(ledger, hospital.key, ada, admitted)
+    theirs = membership.sign(institute.ledger, institute.key, OPERATOR, admitted)
+    membership.add_signature(ledger, ada, 2, institute.origin, theirs)
 
     change_roles(ledger, ada, "sue", {"roles": ["researcher"]})
     deactivate_person(ledger, ada, "lee", {"reason": "left the alliance office"})

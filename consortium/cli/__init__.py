@@ -102,6 +102,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "consortium.cli.registry:member",
         "Member institutions of the consortium and their node keys.",
     ),
+    "federation": (
+        "consortium.cli.federation:federation_group",
+        "The consortium: its members, and versions of its membership signed by them.",
+    ),
     "settings": (
         "consortium.cli.registry:settings_cmd",
         "Show the institution's settings, or change them (admin).",

@@ -185,6 +185,20 @@ TABLE: dict[str, dict[str, str]] = {
         "contributor": MEMBERS,
         "description": PARTIES,
     },
+    # Who the consortium's members are, and who agreed to it, is its public face.
+    "membership.proposed": {"version": PUBLIC, "digest": PUBLIC, "document": PUBLIC},
+    "membership.signature": {
+        "version": PUBLIC,
+        "digest": PUBLIC,
+        "origin": PUBLIC,
+        "signature": PUBLIC,
+    },
+    "membership.accepted": {
+        "version": PUBLIC,
+        "digest": PUBLIC,
+        "document": PUBLIC,
+        "signatures": PUBLIC,
+    },
     "compensation.run": {
         "run": PUBLIC,
         "period": PUBLIC,

@@ -7,6 +7,8 @@
 - `inbound`: a signed request in, the calling member's origin out (or a refusal).
 - `client`: signed outbound calls, with timeouts and bounded retries.
 - `witness`: this node as a C2SP tlog-witness for its members' logs.
+- `document` and `membership`: the consortium's membership document, its versions and the
+  signatures that make one valid, recorded on the ledger.
 
 Nothing below (``ledger``, ``credit``, ``crypto``) imports this package.
 """
