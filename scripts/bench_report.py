@@ -845,12 +845,30 @@ def pinned(paths: list[Path]) -> Keyring:
     return Keyring.pinned(read_header(p).header["vkey"] for p in paths)
 
 
+def members_documents(paths: list[Path]) -> int:
+    """The members documents the bundles carry, once it is checked that they were exported for
+    members: a report timed over public bundles would not be the one a member computes."""
+    from consortium.disclosure.table import MEMBERS
+    from consortium.ledger.bundle import SEALED_LINE, read_header
+
+    count = 0
+    for path in paths:
+        if read_header(path).header.get("disclosure") != MEMBERS:
+            raise SystemExit(f"{path.name} was not exported for members: generate it anew")
+        with open(path, "rb") as fh:
+            count += sum(1 for line in fh if line.startswith(SEALED_LINE))
+    return count
+
+
 def bench_verify(paths: list[Path], total: int, rounds: int) -> tuple[list[Source], float]:
     from consortium.alliance import ledgers
 
     keys = pinned(paths)
 
-    print(f"\n## 1. verifying {len(paths)} bundles: {total:,} entries")
+    print(
+        f"\n## 1. verifying {len(paths)} bundles for members: {total:,} entries and "
+        f"{members_documents(paths):,} members documents"
+    )
     audits, raws, ratios = [], [], []
     sources: list[Source] = []
     for _ in range(rounds):
