@@ -6,14 +6,16 @@ Every figure is printed next to the limit it should be judged against, measured 
 run on the same machine:
 
 1. **Verifying the bundles** (`ledgers.bundle_source`, i.e. `verify_bundle`: strict parse,
-   hash chain, Merkle roots against every signed checkpoint, and every entry's Ed25519
-   signature). Nothing may be read from a bundle before it is audited, so a report over a
-   million events first costs a million signature checks. The limit is bare Ed25519
+   hash chain, Merkle roots against every signed checkpoint, every entry's Ed25519
+   signature, and every sealed line checked against the digest its entry commits to).
+   Nothing may be read from a bundle before it is audited, so a report over a million
+   events first costs a million signature checks. The limit is bare Ed25519
    verification (libsodium through PyNaCl) of the same entries' signed messages, one process
    per core as the audit uses: the audit can approach it, never beat it.
 2. **Folding and computing** (`ledgers.gather` over the verified sources, then
-   `report.body(..., "month")`), timed apart. Folding is one pass over every entry, so its
-   limit is a plain pass that reads and parses every entry (`read_entries`, i.e.
+   `report.body(..., "month")`), timed apart. Folding is one pass over the members' view of
+   every entry (the entry joined with its members document, checked against its digest), so
+   its limit is a plain pass that reads and parses every entry (`read_entries`, i.e.
    `parse_entry`) and does nothing else. Computing works on the folded facts (a few hundred
    thousand requests, grants, outputs and claims; credit flowing through the derivation
    graph; Shapley over the institutions) for the year and again for each month, so one
@@ -28,8 +30,11 @@ datasets (a third of them derived from earlier ones, often other members', with 
 drafts contracts with benefit splits, takes access requests and decides them, issues grants
 under the contracts, and records outputs, costs and declared effort, among other entries the
 report does not weigh; node 0 proposes two versions of benefit rules, which every member
-signs. Entries are built with `make_entry`, signed by a real node key, hash-chained and
-checkpointed monthly, and written as `export_bundle` writes them. They are generated (one
+signs. Each body is the one the node's command writes, sealed as `events.record` seals it
+(protocol §13: people by pseudonym, every non-public class in a salted document the entry
+names by digest); entries are built with `make_entry`, signed by a real node key,
+hash-chained and checkpointed monthly, and written as `consortium ledger export --for
+members` writes them, each followed by its members document. They are generated (one
 process per core) into a temporary directory and deleted, unless ``--keep DIR`` keeps them
 for the next run.
 
@@ -49,6 +54,7 @@ import itertools
 import os
 import platform
 import random
+import secrets
 import shutil
 import statistics
 import sys
@@ -87,7 +93,7 @@ HOUR = 3_600_000_000  # microseconds
 DAY = 24 * HOUR
 YEAR = 365 * DAY
 MANIFEST = "bench-report.json"
-GENERATOR = 1  # raise when the generated ledgers change, so that kept ones are made anew
+GENERATOR = 2  # raise when the generated ledgers change, so that kept ones are made anew
 
 INSTITUTIONS = (
     "St Example Hospital",
@@ -134,7 +140,17 @@ PEOPLE = (
     "Biobank staff",
 )
 ROLES = ("collection", "curation", "analysis", "funding", "infrastructure")
-STAFF = ("sam", "sue", "dora", "lee", "ada", "ben", "cho")
+# Each node's staff and their roles (as `add_person` orders them); researchers come on top.
+STAFF = {
+    "sam": ("steward",),
+    "sue": ("steward",),
+    "dora": ("steward", "director"),
+    "lee": ("lead",),
+    "ada": ("admin",),
+    "ben": ("steward",),
+    "cho": ("steward",),
+}
+STEWARDS = ("sam", "sue")  # who registers the datasets
 WEIGHTS = {
     "dataset.published": "10",
     "grant.issued": "2",
@@ -204,6 +220,17 @@ class Plan:
     seed: int
     events: list[Event] = field(default_factory=list)
     datasets: list[tuple[int, str, str]] = field(default_factory=list)  # (published, id, contract)
+    restricted: set[str] = field(default_factory=set)  # datasets whose metadata is sealed
+
+    @property
+    def researchers(self) -> int:
+        """People who ask this node for data: 2,000 at full size, fewer for a small ledger
+        (each is a `person.added` entry before their first request)."""
+        return min(2000, max(10, self.entries // 50))
+
+
+def researcher(n: int) -> str:
+    return f"res{n:04d}"
 
 
 def ident(prefix: str, node: int, n: int) -> str:
@@ -236,34 +263,42 @@ def _credit(rng: random.Random, derived: list[dict[str, Any]]) -> dict[str, Any]
 
 def _dataset_body(
     rng: random.Random, member: Member, ds: str, credit: dict[str, Any], approval: bool
-) -> dict[str, Any]:
-    """A `dataset.registered` body: metadata in clear, or sealed with the credit in clear."""
-    body: dict[str, Any] = {"dataset": ds, "version": 1, "approval_required": approval}
-    if rng.random() < 0.5:
-        topic = rng.choice(TOPICS)
-        body["sensitivity"] = "public-metadata"
-        body["metadata"] = {
-            "title": f"{topic} ({member.name})",
-            "description": f"{topic} held by {member.name}, pseudonymised, with follow-up.",
-            "keywords": topic.lower().split()[:3],
-            "creators": [{"name": credit["contributors"][0]["name"], "affiliation": member.name}],
-            **credit,
-            "format": "text/csv",
-            "conforms_to": "OMOP CDM 5.4",
-            "record_count": rng.randint(500, 2_000_000),
-            "temporal_coverage": {"start": "2010-01-01", "end": "2024-12-31"},
-            "location": "Research data warehouse, secure enclave",
-            "sensitivity": "public-metadata",
-            "consent": {"legal_basis": "consent", "secondary_use_consent": True},
-            "deidentification": {"method": "pseudonymised", "description": "keyed hash of MRN"},
-            "duo": {"permissions": ["HMB"], "modifiers": [{"code": "IRB"}, {"code": "PUB"}]},
-        }
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A `dataset.registered` body as `register_dataset` writes it, and its metadata.
+
+    Public metadata is in clear; any other tier's is sealed on the node, which the entry
+    names by digest, with the credit facts beside it for the members."""
+    topic = rng.choice(TOPICS)
+    tier = "public-metadata" if rng.random() < 0.5 else "restricted"
+    metadata = {
+        "title": f"{topic} ({member.name})",
+        "description": f"{topic} held by {member.name}, pseudonymised, with follow-up.",
+        "keywords": topic.lower().split()[:3],
+        "creators": [{"name": credit["contributors"][0]["name"], "affiliation": member.name}],
+        **credit,
+        "format": "text/csv",
+        "conforms_to": "OMOP CDM 5.4",
+        "record_count": rng.randint(500, 2_000_000),
+        "temporal_coverage": {"start": "2010-01-01", "end": "2024-12-31"},
+        "location": "Research data warehouse, secure enclave",
+        "sensitivity": tier,
+        "consent": {"legal_basis": "consent", "secondary_use_consent": True},
+        "deidentification": {"method": "pseudonymised", "description": "keyed hash of MRN"},
+        "duo": {"permissions": ["HMB"], "modifiers": [{"code": "IRB"}, {"code": "PUB"}]},
+    }
+    body: dict[str, Any] = {
+        "dataset": ds,
+        "version": 1,
+        "sensitivity": tier,
+        "approval_required": approval,
+    }
+    if tier == "public-metadata":
+        body["metadata"] = metadata
     else:
-        body["sensitivity"] = "restricted"
-        body["metadata_sealed"] = b64encode(rng.randbytes(480))
+        body["metadata_sealed"] = b64encode(rng.randbytes(32))  # the digest of the stored copy
         body["credit"] = credit
     body["publisher"] = member.origin
-    return body
+    return body, metadata
 
 
 def _split(rng: random.Random, member: Member) -> list[dict[str, str]]:
@@ -282,7 +317,11 @@ def _split(rng: random.Random, member: Member) -> list[dict[str, str]]:
 
 
 def _setup(plan: Plan) -> None:
-    """Genesis (as `init_node` writes it), the node's staff and the other members."""
+    """Genesis (as `init_node` writes it), the node's staff and researchers (each with a
+    pseudonym, as `add_person` gives them) and the other members."""
+    from consortium.auth.roles import ROLES
+    from consortium.events import new_id
+
     m = plan.member
     public_key = m.key.public_key
     genesis = {
@@ -292,8 +331,14 @@ def _setup(plan: Plan) -> None:
         "vkey": vkey(m.origin, public_key),
     }
     add(plan.events, 60_000_000, "node.genesis", "node", genesis)
-    for person in STAFF:
-        body = {"username": person, "display_name": person.title(), "roles": ["steward"]}
+    people = [*STAFF.items(), *((researcher(n), ("researcher",)) for n in range(plan.researchers))]
+    for person, roles in people:
+        body = {
+            "username": person,
+            "display_name": person.title(),
+            "roles": [r for r in ROLES if r in roles],
+            "person": new_id("p"),
+        }
         add(plan.events, 120_000_000, "person.added", "operator", body)
     for other in plan.members:
         if other is not m:
@@ -307,9 +352,12 @@ def _setup(plan: Plan) -> None:
             add(plan.events, HOUR, "member.added", "ada", body)
 
 
-def _datasets(rng: random.Random, plans: list[Plan]) -> dict[str, list[tuple[int, str]]]:
+def _datasets(
+    rng: random.Random, plans: list[Plan]
+) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
     """Every node's datasets, registered in time order so that a derived dataset names
-    earlier ones (its own node's or another member's); returns each contract's datasets."""
+    earlier ones (its own node's or another member's); returns each contract's datasets,
+    with their metadata."""
     members = [p.member for p in plans]
     per_node = max(6, plans[0].entries // 400)
     registered = []
@@ -320,7 +368,7 @@ def _datasets(rng: random.Random, plans: list[Plan]) -> dict[str, list[tuple[int
             registered.append((at, m.index, ident("ds", m.index, n)))
     registered.sort()
     known: list[tuple[str, str]] = []  # (dataset, publisher)
-    contracts: dict[str, list[tuple[int, str]]] = {}
+    contracts: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
     for at, node, ds in registered:
         plan, m = plans[node], members[node]
         derived = []
@@ -331,14 +379,16 @@ def _datasets(rng: random.Random, plans: list[Plan]) -> dict[str, list[tuple[int
                     link["publisher"] = publisher
                 derived.append(link)
         approval = rng.random() < 0.3
-        body = _dataset_body(rng, m, ds, _credit(rng, derived), approval)
-        add(plan.events, at, "dataset.registered", rng.choice(STAFF[:2]), body)
+        body, metadata = _dataset_body(rng, m, ds, _credit(rng, derived), approval)
+        add(plan.events, at, "dataset.registered", rng.choice(STEWARDS), body)
+        if "metadata_sealed" in body:
+            plan.restricted.add(ds)
         published = at
         if approval:
             published = at + int(rng.uniform(1, 10) * DAY)
             add(plan.events, published, "dataset.approved", "dora", {"dataset": ds, "version": 1})
         contract = ident("ctr", node, rng.randrange(max(2, per_node // 10)))
-        contracts.setdefault(contract, []).append((at, ds))
+        contracts.setdefault(contract, []).append((at, ds, metadata))
         plan.datasets.append((published, ds, contract))
         known.append((ds, m.origin))
     for plan in plans:
@@ -347,9 +397,14 @@ def _datasets(rng: random.Random, plans: list[Plan]) -> dict[str, list[tuple[int
 
 
 def _contracts(
-    rng: random.Random, plans: list[Plan], contracts: dict[str, list[tuple[int, str]]]
+    rng: random.Random,
+    plans: list[Plan],
+    contracts: dict[str, list[tuple[int, str, dict[str, Any]]]],
 ) -> None:
-    """Each contract drafted (with its benefit split) and activated before its first dataset."""
+    """Each contract drafted (with its benefit split), proposed and signed by its one party,
+    which puts it in force, before its first dataset."""
+    from consortium.contracts.coverage import described
+    from consortium.contracts.signing import document_digest, sign_document
     from consortium.contracts.templates import load_template
 
     template = load_template("non-commercial-health-research")
@@ -366,16 +421,27 @@ def _contracts(
             {
                 "title": f"Data sharing under {contract}, {m.name}",
                 "parties": [party],
-                "datasets": [{"id": ds, "version": 1, "provider": m.origin} for _, ds in covered],
+                "datasets": [
+                    {"id": ds, "version": 1, "provider": m.origin, **described(metadata)}
+                    for _, ds, metadata in covered
+                ],
                 "term": {"start": START, "end": "2027-12-31", "max_grant_months": 12},
                 "benefit_split": _split(rng, m),
             }
         )
-        document.update({"id": contract, "version": 1, "amends": None})
-        at = max(2 * HOUR, min(t for t, _ in covered) - HOUR)
+        document.update({"id": contract, "version": 1, "amends": None, "template": template.name})
+        at = max(2 * HOUR, min(t for t, _, _ in covered) - HOUR)
         body = {"contract": contract, "version": 1, "document": document}
         add(plan.events, at, "contract.drafted", "sam", body)
-        add(plan.events, at + 1, "contract.activated", "sam", {"contract": contract, "version": 1})
+        digest = document_digest(document)
+        proposed = {"contract": contract, "version": 1, "digest": digest}
+        add(plan.events, at + 1, "contract.proposed", "sam", proposed)
+        signed = {
+            **proposed,
+            "party": m.origin,
+            "signature": sign_document(m.key, document),
+        }
+        add(plan.events, at + 2, "contract.signed", "sam", signed)
 
 
 def _rules(lead: Plan) -> None:
@@ -435,7 +501,7 @@ class Activity:
         self.plan = plan
         self.rng = random.Random(plan.seed)
         self.events = list(plan.events)
-        self.grants: list[tuple[int, str]] = []
+        self.grants: list[tuple[int, str, str]] = []  # (issued, id, holder)
         self.published = [p for p, _, _ in plan.datasets]
         # A few datasets draw most requests.
         weights = (self.rng.paretovariate(1.2) for _ in plan.datasets)
@@ -464,15 +530,15 @@ class Activity:
         filler = n - len(self.events)
         if filler < 0:
             raise SystemExit(f"{self.plan.member.origin}: {-filler} entries too many")
-        for f in range(filler):
-            self.other(f)
+        for _ in range(filler):
+            self.other()
         return sorted(self.events, key=lambda e: e[:2])
 
     def request(self, r: int) -> None:
         rng, m = self.rng, self.plan.member
         at = self.when()
         chosen = self.pick(at, rng.choices((1, 2, 3), (70, 20, 10))[0])
-        request, researcher = ident("req", m.index, r), f"res{rng.randrange(2000):04d}"
+        request, asker = ident("req", m.index, r), researcher(rng.randrange(self.plan.researchers))
         others = [o.name for o in self.plan.members if o is not m] or list(EXTERNAL)
         institution = rng.choice(others) if rng.random() < 0.8 else rng.choice(EXTERNAL)
         datasets = [
@@ -482,7 +548,7 @@ class Activity:
             "project_title": f"{rng.choice(TOPICS)}: outcomes study {r}",
             "purposes": [{"code": "HMB"}],
             "purpose_text": "Describe outcomes over five years.",
-            "investigator": f"Dr {researcher.title()}",
+            "investigator": f"Dr {asker.title()}",
             "institution": institution,
             "ethics_reference": f"REC-2025-{r:05d}",
             "duration_months": 12,
@@ -498,7 +564,7 @@ class Activity:
             "second_approval": False,
             "review_due": day_of(at + 14 * DAY).isoformat(),
         }
-        add(self.events, at, "access.requested", researcher, body)
+        add(self.events, at, "access.requested", asker, body)
         decided = at + int(rng.lognormvariate(1.5, 0.8) * DAY)  # median 4.5 days
         if decided + 1000 >= YEAR:
             return  # still open at the end of the year
@@ -509,13 +575,13 @@ class Activity:
             return
         body = {"request": request, "second_approval_needed": False}
         add(self.events, decided, "access.approved", "dora", body)
-        self.grant(request, decided + 1000, researcher, details, datasets)
+        self.grant(request, decided + 1000, asker, details, datasets)
 
     def grant(
         self,
         request: str,
         at: int,
-        researcher: str,
+        holder: str,
         details: dict[str, Any],
         datasets: list[dict[str, Any]],
     ) -> None:
@@ -529,7 +595,7 @@ class Activity:
             "issuer": self.plan.member.origin,
             "request": request,
             "holder": {
-                "username": researcher,
+                "username": holder,
                 "investigator": details["investigator"],
                 "institution": details["institution"],
             },
@@ -544,7 +610,7 @@ class Activity:
         signature = sign_document(self.key, document)
         body = {"grant": grant, "document": document, "signature": signature}
         add(self.events, at, "grant.issued", "dora", body)
-        self.grants.append((at, grant))
+        self.grants.append((at, grant, holder))
         for o in range(rng.choices((0, 1, 2, 3), (40, 35, 15, 10))[0]):
             reported = at + int(rng.uniform(20, 300) * DAY)
             if reported >= YEAR:
@@ -562,7 +628,7 @@ class Activity:
                 body["doi"] = f"10.5555/{grant}.{o}"
             else:
                 body["url"] = f"https://example.org/{grant}/{o}"
-            add(self.events, reported, "output.reported", researcher, body)
+            add(self.events, reported, "output.reported", holder, body)
 
     def cost(self, c: int) -> None:
         rng, at = self.rng, self.when()
@@ -590,19 +656,19 @@ class Activity:
             body["dataset"] = self.pick(at)[0][1]
         add(self.events, at, "contribution.declared", "sue", body)
 
-    def other(self, f: int) -> None:
+    def other(self) -> None:
         """Reminders, deletion attestations and quality profiles: read, not weighed."""
         rng = self.rng
         roll = rng.random()
         if self.grants and roll < 0.6:
-            issued, grant = self.grants[rng.randrange(len(self.grants))]
+            issued, grant, holder = self.grants[rng.randrange(len(self.grants))]
             at = rng.randrange(issued + 1, YEAR)
             if roll < 0.45:
-                body = {"grant": grant, "due": "outputs within 90 days"}
+                body = {"grant": grant, "due": day_of(issued + 180 * DAY).isoformat()}
                 add(self.events, at, "grant.publication_reminder", "node", body)
             else:
                 body = {"grant": grant, "statement": "All copies were deleted."}
-                add(self.events, at, "grant.deletion_attested", f"res{f % 2000:04d}", body)
+                add(self.events, at, "grant.deletion_attested", holder, body)
             return
         at = self.when()
         profile = {
@@ -611,13 +677,56 @@ class Activity:
             "sha256": rng.randbytes(32).hex(),
             "identifiers_found": 0,
         }
-        body = {"dataset": self.pick(at)[0][1], "version": 1, "profile": profile}
+        ds = self.pick(at)[0][1]
+        body: dict[str, Any] = {"dataset": ds, "version": 1}
+        # As `attach_profile` writes it: sealed on the node unless the metadata is public.
+        if ds in self.plan.restricted:
+            body["profile_sealed"] = b64encode(rng.randbytes(32))
+        else:
+            body["profile"] = profile
         add(self.events, at, "dataset.profiled", "sam", body)
 
 
+def seal_entry(
+    kind: str, actor: str, body: dict[str, Any], pseudonyms: dict[str, str]
+) -> tuple[str, dict[str, Any], bytes | None]:
+    """What a node signs for ``body``, as `events.record` seals it (protocol §13): usernames
+    as pseudonyms, each non-public class moved into a salted document that the clear body
+    names by digest; and the members document's exact bytes, which a bundle exported for
+    members carries after the entry (None if the entry has none).
+
+    A body member the disclosure table does not class raises, as it would on a node: the
+    generated bodies must be the ones the commands write.
+    """
+    from consortium.disclosure.sealing import (
+        SEALED,
+        person_paths,
+        seal_document,
+        split,
+        substitute,
+    )
+    from consortium.disclosure.store import SYSTEM_ACTORS, parse_copy
+    from consortium.disclosure.table import MEMBERS, SEALED_CLASSES
+
+    named = parse_copy(body)
+    substitute(named, person_paths(kind), pseudonyms.__getitem__)
+    clear, groups = split(kind, named)
+    sealed = {
+        cls: seal_document(groups[cls], b64encode(secrets.token_bytes(16)))
+        for cls in SEALED_CLASSES
+        if cls in groups
+    }
+    if sealed:
+        clear[SEALED] = {cls: digest for cls, (digest, _) in sealed.items()}
+    signer = actor if actor in SYSTEM_ACTORS else pseudonyms[actor]
+    return signer, clear, sealed[MEMBERS][1] if MEMBERS in sealed else None
+
+
 def write_node(plan: Plan, path: Path) -> tuple[str, int, float]:
-    """Sign, chain and checkpoint (at every month's end) a node's entries; write the bundle
-    as `export_bundle` does."""
+    """Seal, sign, chain and checkpoint (at every month's end) a node's entries; write the
+    bundle as `consortium ledger export --for members` does: each entry followed by its
+    members document on a sealed line."""
+    from consortium.disclosure.table import MEMBERS
     from consortium.ledger.bundle import FORMAT, VERSION
 
     started = time.perf_counter()
@@ -626,20 +735,28 @@ def write_node(plan: Plan, path: Path) -> tuple[str, int, float]:
     tree = merkle.RootAccumulator()
     prev = GENESIS_PREV
     lines: list[bytes] = []
+    size = 0
     checkpoints: list[str] = []
+    pseudonyms: dict[str, str] = {}  # username -> pseudonym, as the node's person table
     month = None
     for index, (at, _, kind, actor, body) in enumerate(events):
         moment = EPOCH + timedelta(microseconds=at)
         if month is not None and moment.month != month:
             checkpoints.append(Checkpoint(origin, index, tree.root()).sign(key))
         month = moment.month
+        if kind == "person.added":
+            pseudonyms[body["username"]] = body["person"]
+        signer, clear, members = seal_entry(kind, actor, body, pseudonyms)
         data = make_entry(
-            index=index, kind=kind, actor=actor, body=body, prev=prev, key=key, time=moment
+            index=index, kind=kind, actor=signer, body=clear, prev=prev, key=key, time=moment
         )
         prev = merkle.leaf_hash(data)
         tree.append(prev)
         lines.append(data)
-    checkpoints.append(Checkpoint(origin, len(lines), tree.root()).sign(key))
+        if members is not None:
+            lines.append(orjson.dumps({"sealed": members.decode()}))
+        size += 1
+    checkpoints.append(Checkpoint(origin, size, tree.root()).sign(key))
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -647,8 +764,9 @@ def write_node(plan: Plan, path: Path) -> tuple[str, int, float]:
         "origin": origin,
         "public_key": b64encode(key.public_key),
         "vkey": vkey(origin, key.public_key),
-        "size": len(lines),
+        "size": size,
         "exported_at": datetime.now(UTC).isoformat(),
+        "disclosure": MEMBERS,
     }
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as out:
@@ -656,7 +774,7 @@ def write_node(plan: Plan, path: Path) -> tuple[str, int, float]:
         out.write(orjson.dumps({"checkpoints": checkpoints}) + b"\n")
         out.write(b"\n".join(lines) + b"\n")
     os.replace(partial, path)
-    return origin, len(lines), time.perf_counter() - started
+    return origin, size, time.perf_counter() - started
 
 
 def bundles(sizes: Sizes, seed: int, folder: Path) -> list[Path]:
@@ -688,7 +806,7 @@ def bundles(sizes: Sizes, seed: int, folder: Path) -> list[Path]:
 def _raw_verify(path: Path) -> tuple[int, float]:
     """Seconds to check a bundle's entry signatures with bare libsodium; the signed messages
     are cut out of the entries first, outside the clock."""
-    from consortium.ledger.bundle import read_header
+    from consortium.ledger.bundle import SEALED_LINE, read_header
 
     public_key = read_header(path).public_key
     signed = []
@@ -696,6 +814,8 @@ def _raw_verify(path: Path) -> tuple[int, float]:
         fh.readline()
         fh.readline()
         for line in fh:
+            if line.startswith(SEALED_LINE):
+                continue
             data = line.rstrip(b"\n")
             start = data.rfind(b',"sig":"') + 8
             sig = base64.b64decode(data[start : data.index(b'"', start)])
@@ -725,12 +845,30 @@ def pinned(paths: list[Path]) -> Keyring:
     return Keyring.pinned(read_header(p).header["vkey"] for p in paths)
 
 
+def members_documents(paths: list[Path]) -> int:
+    """The members documents the bundles carry, once it is checked that they were exported for
+    members: a report timed over public bundles would not be the one a member computes."""
+    from consortium.disclosure.table import MEMBERS
+    from consortium.ledger.bundle import SEALED_LINE, read_header
+
+    count = 0
+    for path in paths:
+        if read_header(path).header.get("disclosure") != MEMBERS:
+            raise SystemExit(f"{path.name} was not exported for members: generate it anew")
+        with open(path, "rb") as fh:
+            count += sum(1 for line in fh if line.startswith(SEALED_LINE))
+    return count
+
+
 def bench_verify(paths: list[Path], total: int, rounds: int) -> tuple[list[Source], float]:
     from consortium.alliance import ledgers
 
     keys = pinned(paths)
 
-    print(f"\n## 1. verifying {len(paths)} bundles: {total:,} entries")
+    print(
+        f"\n## 1. verifying {len(paths)} bundles for members: {total:,} entries and "
+        f"{members_documents(paths):,} members documents"
+    )
     audits, raws, ratios = [], [], []
     sources: list[Source] = []
     for _ in range(rounds):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ def test_the_quick_run_builds_and_verifies_a_report() -> None:
     out = run.stdout
     for heading in (
         "# consortium report benchmark (--quick): 10 nodes x 1,000 entries = 10,000",
-        "## 1. verifying 10 bundles",
+        "## 1. verifying 10 bundles for members",
         "## 2. folding 10,000 entries",
         "## 3. report.verify from the bundles",
     ):
@@ -36,3 +37,6 @@ def test_the_quick_run_builds_and_verifies_a_report() -> None:
         "differences found: 0",
     ):
         assert figure in out
+    # The bundles are the ones a member reads: each entry with its members document.
+    documents = re.search(r"10,000 entries and ([\d,]+) members documents", out)
+    assert documents is not None and int(documents[1].replace(",", "")) > 0, out[:2000]
