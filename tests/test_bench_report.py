@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "bench_report.py"
+from benchscript import run_script
 
 
 def test_the_quick_run_builds_and_verifies_a_report() -> None:
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
-    out = run.stdout
+    out = run_script("bench_report.py", "--quick", timeout=180)
     for heading in (
         "# consortium report benchmark (--quick): 10 nodes x 1,000 entries = 10,000",
         "## 1. verifying 10 bundles for members",
