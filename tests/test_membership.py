@@ -208,3 +208,28 @@ def test_at_the_console(three: tuple[Node, Node, Node], tmp_path: Path) -> None:
     bad.write_text(json.dumps({**v2, "threshold": {"numerator": 1, "denominator": 3}}))
     refused = run(hospital, "federation", "propose", str(bad), "--as", "ada", ok=False)
     assert "threshold: a fraction p/q above 1/2 and at most 1" in refused.output
+
+
+def test_anyone_reads_the_membership_over_the_api(three: tuple[Node, Node, Node]) -> None:
+    from consortium.api import create_app
+
+    hospital, institute, _ = three
+    client = create_app(hospital).test_client()
+    assert client.get("/api/v1/federation/membership").get_json() == []
+    ada = scenario.actor(hospital, "ada")
+    membership.create(
+        hospital.ledger, hospital.key, ada, {"consortium": "NHDA", "url": "https://h.example.org"}
+    )
+    v2 = next_version(
+        hospital, lambda d: d["members"].append(entry_for(institute, "https://i.example.org"))
+    )
+    membership.propose(hospital.ledger, ada, v2)
+    shown = client.get("/api/v1/federation/membership").get_json()
+    assert [(v["version"], v["status"]) for v in shown] == [(2, "proposed"), (1, "accepted")]
+    assert shown[0]["awaiting"]
+    # Anyone can check a signature against the document it names, with the member's key.
+    founders = rules.valid_signers(
+        None, shown[1]["document"],
+        [rules.Signature(s["origin"], s["signature"]) for s in shown[1]["signatures"]],
+    )  # fmt: skip
+    assert founders == {hospital.origin}

@@ -15,6 +15,7 @@ from consortium.api import (
     attestations,
     contracts,
     datasets,
+    federation,
     inbox,
     ledger,
     node_info,
@@ -65,6 +66,7 @@ def create_app(node: Node | Path | str, **settings: Any) -> Flask:
         access,
         inbox,
         alliance,
+        federation,
         witness,
     ):
         api.register_blueprint(module.blp)
