@@ -18,6 +18,8 @@ from consortium.auth.people import add_person, effective_actor
 from consortium.auth.roles import OPERATOR, Actor
 from consortium.auth.tokens import create_token
 from consortium.contracts import benefit_rules, lifecycle
+from consortium.federation import document as membership_rules
+from consortium.federation import membership
 from consortium.node import Node, init_node
 from consortium.registry import datasets, members, settings
 
@@ -131,6 +133,32 @@ def _alliance(node: Node, partner: Node, cohort: str) -> None:
     )  # fmt: skip
 
 
+def _consortium(node: Node, partner: Node) -> None:
+    """The hospital founds the consortium; version 2, signed by both, admits the institute."""
+    ada = _as(node, "ada")
+    membership.create(
+        node.ledger, node.key, ada,
+        {"consortium": "Demo Health Data Alliance", "url": "http://127.0.0.1:8000"},
+    )  # fmt: skip
+    founded = membership.exported(node.engine, 1)["document"]
+    admitted = {
+        **founded,
+        "version": 2,
+        "previous": membership_rules.digest(founded),
+        "members": [
+            *founded["members"],
+            {"institution": partner.name, "origin": partner.origin,
+             "url": "http://127.0.0.1:8001", "vkey": partner.vkey},
+        ],
+    }  # fmt: skip
+    membership.propose(node.ledger, ada, admitted)
+    membership.sign(node.ledger, node.key, ada, admitted)
+    theirs = membership.sign(partner.ledger, partner.key, OPERATOR, admitted)
+    membership.add_signature(node.ledger, ada, 2, partner.origin, theirs)
+    chain = [membership.exported(node.engine, v) for v in (1, 2)]
+    membership.accept(partner.ledger, OPERATOR, chain)
+
+
 def create_demo(data_dir: Path) -> Node:
     """Create the demo node in ``data_dir`` (and its partner in ``data_dir/partner``)."""
     node = init_node(data_dir, "Demo University Hospital", origin="demo.consortium.example/uh")
@@ -150,6 +178,7 @@ def create_demo(data_dir: Path) -> Node:
         node.ledger, _as(node, "ada"), {"institution": partner.name, "vkey": partner.vkey}
     )
     members.add_member(partner.ledger, OPERATOR, {"institution": node.name, "vkey": node.vkey})
+    _consortium(node, partner)
 
     sam, dora = _as(node, "sam"), _as(node, "dora")
     cohort = datasets.register_dataset(

@@ -45,6 +45,11 @@ def test_demo_node(tmp_path: Path) -> None:
     [hospital] = [i for i in signed["summary"]["institutions"] if i["origin"] == node.origin]
     # 2 datasets, 1 grant (2), 1 preprint (3), 12,000 EUR at 0.0001 (1.2): all the hospital's.
     assert hospital["credit"]["shapley"] == "8.200000" and hospital["share"] == "100.00"
+    # The consortium: founded by the hospital, the institute admitted by both.
+    versions = client.get("/api/v1/federation/membership").get_json()
+    assert [(v["version"], v["status"], len(v["signatures"])) for v in versions] == [
+        (2, "accepted", 2), (1, "accepted", 1),
+    ]  # fmt: skip
     live = snapshot(node.engine)
     rebuild(node.ledger)
     assert snapshot(node.engine) == live

@@ -542,6 +542,7 @@ def demo(ctx: Context, port: int) -> None:
     out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/datasets')
     out.print(f'  curl -H "Authorization: Bearer {steward}" {base}/access-requests')
     out.print(f"  curl {base}/transparency")
+    out.print(f"  curl {base}/federation/membership")
     lead = f"$(grep ^lee= {tokens} | cut -d= -f2)"
     today = datetime.now(UTC).date()
     period = f"start={today.replace(day=1)}&end={today + timedelta(days=1)}"
