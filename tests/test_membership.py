@@ -35,6 +35,19 @@ def next_version(node: Node, change: Any) -> dict[str, Any]:
     return following
 
 
+def founded_and_proposed(hospital: Node, institute: Node) -> dict[str, Any]:
+    """The hospital founds "NHDA" and proposes version 2, admitting the institute."""
+    ada = scenario.actor(hospital, "ada")
+    membership.create(
+        hospital.ledger, hospital.key, ada, {"consortium": "NHDA", "url": "https://h.example.org"}
+    )
+    v2 = next_version(
+        hospital, lambda d: d["members"].append(entry_for(institute, "https://i.example.org"))
+    )
+    membership.propose(hospital.ledger, ada, v2)
+    return v2
+
+
 @pytest.fixture
 def three(tmp_path: Path, database_url: str | None) -> tuple[Node, Node, Node]:
     hospital, institute = scenario.pair(tmp_path, database_url)
@@ -115,13 +128,7 @@ def _sign(node: Node, document: dict[str, Any]) -> str:
 def test_nothing_is_accepted_on_less(three: tuple[Node, Node, Node]) -> None:
     hospital, institute, university = three
     ada = scenario.actor(hospital, "ada")
-    membership.create(
-        hospital.ledger, hospital.key, ada, {"consortium": "NHDA", "url": "https://h.example.org"}
-    )
-    v2 = next_version(
-        hospital, lambda d: d["members"].append(entry_for(institute, "https://i.example.org"))
-    )
-    membership.propose(hospital.ledger, ada, v2)
+    v2 = founded_and_proposed(hospital, institute)
     size = hospital.ledger.size()
 
     # A signature by the wrong key, or by someone who is not a member: refused, nothing written.
@@ -216,14 +223,7 @@ def test_anyone_reads_the_membership_over_the_api(three: tuple[Node, Node, Node]
     hospital, institute, _ = three
     client = create_app(hospital).test_client()
     assert client.get("/api/v1/federation/membership").get_json() == []
-    ada = scenario.actor(hospital, "ada")
-    membership.create(
-        hospital.ledger, hospital.key, ada, {"consortium": "NHDA", "url": "https://h.example.org"}
-    )
-    v2 = next_version(
-        hospital, lambda d: d["members"].append(entry_for(institute, "https://i.example.org"))
-    )
-    membership.propose(hospital.ledger, ada, v2)
+    founded_and_proposed(hospital, institute)
     shown = client.get("/api/v1/federation/membership").get_json()
     assert [(v["version"], v["status"]) for v in shown] == [(2, "proposed"), (1, "accepted")]
     assert shown[0]["awaiting"]

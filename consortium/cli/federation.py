@@ -128,7 +128,11 @@ def federation_export(node: Node, version: int, output: Path) -> None:
     """Write a version with its signatures to a file, for a member to sign or accept."""
     from consortium.federation import membership
 
-    output.write_text(json.dumps(membership.exported(node.engine, version), indent=2) + "\n")
+    text = json.dumps(membership.exported(node.engine, version), indent=2) + "\n"
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror}") from exc
     out.print(f"Wrote version {version} to {output}.")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from consortium.crypto.canonical import canonical_bytes, parse
 from consortium.crypto.keys import b64encode
-from consortium.disclosure.table import PERSON, PERSONAL, PUBLIC, SEALED_CLASSES, TABLE
+from consortium.disclosure.table import PERSON, PUBLIC, SEALED_CLASSES, TABLE
 from consortium.registry.sealed import SealError
 
 SEALED = "sealed"
@@ -173,20 +173,3 @@ def join(
             document = documents[cls]
             merge(out, erased(kind, cls) if document is None else document)
     return out
-
-
-__all__ = [
-    "ERASED",
-    "PERSONAL",
-    "SEALED",
-    "DisclosureError",
-    "digest_of",
-    "erased",
-    "join",
-    "open_document",
-    "person_paths",
-    "seal_document",
-    "sealed_digests",
-    "split",
-    "substitute",
-]
